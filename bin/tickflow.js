@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The `tickflow` command. Sources are TypeScript, loaded through tsx's ESM hooks, so the checkout
+// runs as is after `npm install` (no build step to forget).
+import { register } from "tsx/esm/api";
+
+register();
+await import("../supervisor/cli.ts");

@@ -1,0 +1,39 @@
+// One catalogue of error codes for the whole project. Codes are stable (they appear in logs, DLQ
+// reasons and HTTP responses); messages say what was wrong and where.
+
+export const ErrorCode = {
+  BadPair: "TF_BAD_PAIR",
+  BadSubject: "TF_BAD_SUBJECT",
+  BadTimeframe: "TF_BAD_TIMEFRAME",
+  BadMessage: "TF_BAD_MESSAGE",
+  BadCodec: "TF_BAD_CODEC",
+  BadConfig: "TF_BAD_CONFIG",
+  BadArgs: "TF_BAD_ARGS",
+  NatsServerMissing: "TF_NATS_SERVER_MISSING",
+  LeaseLost: "TF_LEASE_LOST",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class TickflowError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "TickflowError";
+    this.code = code;
+  }
+}
+
+/** Input that can never be processed (malformed, wrong schema, late): it goes to the DLQ, never crashes an actor. */
+export class BadInputError extends TickflowError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.BadMessage, message, options);
+    this.name = "BadInputError";
+  }
+}
+
+export class ConfigError extends TickflowError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.BadConfig, message, options);
+    this.name = "ConfigError";
+  }
+}

@@ -1,0 +1,37 @@
+// Pair ids are Kraken v2 symbols (`BTC/USD`); NATS subject tokens cannot contain `/`, so in
+// subjects and KV keys a pair is written `BTC-USD`. The mapping is a bijection because neither
+// base nor quote may contain `-` or `/`.
+import { ErrorCode, TickflowError } from "./errors.js";
+
+const PAIR_RE = /^[A-Z0-9]{1,16}\/[A-Z0-9]{1,16}$/;
+const TOKEN_RE = /^[A-Z0-9]{1,16}-[A-Z0-9]{1,16}$/;
+
+export function isPair(s: string): boolean {
+  return PAIR_RE.test(s);
+}
+
+/** `BTC/USD` → `BTC-USD`. */
+export function pairToToken(pair: string): string {
+  if (!PAIR_RE.test(pair)) {
+    throw new TickflowError(ErrorCode.BadPair, `pair "${pair}" is not BASE/QUOTE in capitals and digits (e.g. BTC/USD)`);
+  }
+  return pair.replace("/", "-");
+}
+
+/** `BTC-USD` → `BTC/USD`. */
+export function tokenToPair(token: string): string {
+  if (!TOKEN_RE.test(token)) {
+    throw new TickflowError(ErrorCode.BadPair, `subject token "${token}" is not BASE-QUOTE (e.g. BTC-USD)`);
+  }
+  return token.replace("-", "/");
+}
+
+/** Accepts `btc/usd`, `BTC-USD` or `BTC/USD` from a human; returns the canonical `BTC/USD`. */
+export function normalizePair(input: string): string {
+  const s = input.trim().toUpperCase();
+  const pair = TOKEN_RE.test(s) ? s.replace("-", "/") : s;
+  if (!PAIR_RE.test(pair)) {
+    throw new TickflowError(ErrorCode.BadPair, `"${input}" is not a pair: expected BASE/QUOTE such as BTC/USD`);
+  }
+  return pair;
+}

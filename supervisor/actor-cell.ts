@@ -1,0 +1,310 @@
+// One running actor (stage, pair) in this process: restores its checkpoint, consumes its input in
+// order from the next sequence, publishes outputs, checkpoints, and is restarted with backoff when
+// it crashes, until the restart budget is spent and it is marked failed.
+import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { createHash } from "node:crypto";
+import { decode, encode } from "../protocol/codec.js";
+import { BadInputError, ErrorCode, TickflowError } from "../protocol/errors.js";
+import { SCHEMA_VERSION, type DeadLetter } from "../protocol/messages.js";
+import { pairToToken } from "../protocol/pairs.js";
+import { subjects } from "../protocol/subjects.js";
+import type { ActorDef, InputMsg, Output, SourceActorDef, SourceContext, StreamActorDef } from "./actor.js";
+import type { Config } from "./config.js";
+import { Publisher } from "./publisher.js";
+import { recordFault } from "./supervision.js";
+
+export type ActorState = "starting" | "running" | "restarting" | "failed" | "stopped";
+
+export type ActorStatus = {
+  stage: string;
+  pair: string;
+  state: ActorState;
+  owner: string;
+  /** Stream sequence of the last input applied (stream actors). */
+  lastSeq: number;
+  /** Event time (ms) of the last input, when the input carries one. */
+  lastInputTs: number | null;
+  /** Wall time (ms) when the last input was applied. */
+  lastInputAt: number | null;
+  /** Messages still pending for this actor's input (stream actors). */
+  lag: number | null;
+  processed: number;
+  published: number;
+  duplicates: number;
+  deadLetters: number;
+  restarts: number;
+  lastError: string | null;
+  detail: Record<string, unknown>;
+};
+
+type Checkpoint = { v: number; seq: number; state: unknown; at: number };
+
+export type CellDeps = {
+  def: ActorDef;
+  pair: string;
+  owner: string;
+  config: Config;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  stateKv: KV;
+  log: Logger;
+  /** Called once when the restart budget is spent. */
+  onFailed(reason: string): void;
+};
+
+export function actorKey(stage: string, pair: string): string {
+  return `${stage}.${pairToToken(pair)}`;
+}
+
+export function deadLetterOutput(stage: string, pair: string, reason: string, subject: string, seq: number | null, raw: Uint8Array): Output {
+  const token = pairToToken(pair);
+  // Sequence when there is one; otherwise a digest of the bytes, so the same bad frame seen twice is one dead letter.
+  const id = seq !== null ? String(seq) : createHash("sha1").update(raw).digest("hex").slice(0, 16);
+  const dl: DeadLetter = { v: SCHEMA_VERSION, stage, pair, reason, subject, seq, ts_ms: Date.now(), payload: raw };
+  return { subject: subjects.dlq(stage, pair), msgId: `dlq:${stage}:${token}:${id}`, data: dl };
+}
+
+export class ActorCell {
+  readonly key: string;
+  private st: ActorStatus;
+  private stopping = false;
+  private hard = false;
+  private faults: number[] = [];
+  private wake: (() => void) | null = null;
+  private iter: ConsumerMessages | null = null;
+  private abort: AbortController | null = null;
+  private done: Promise<void> | null = null;
+  private checkpointNow: (() => Promise<void>) | null = null;
+
+  constructor(private readonly d: CellDeps) {
+    this.key = actorKey(d.def.stage, d.pair);
+    this.st = {
+      stage: d.def.stage, pair: d.pair, state: "starting", owner: d.owner, lastSeq: 0, lastInputTs: null, lastInputAt: null,
+      lag: null, processed: 0, published: 0, duplicates: 0, deadLetters: 0, restarts: 0, lastError: null, detail: {},
+    };
+  }
+
+  status(): ActorStatus {
+    return { ...this.st, detail: { ...this.st.detail } };
+  }
+
+  start(): void {
+    this.done = this.supervise();
+  }
+
+  /**
+   * Graceful stop: stop consuming, publish what is pending, checkpoint. With `hard` (the lease was
+   * lost), nothing more is written: another owner may already be running.
+   */
+  async stop(opts: { hard?: boolean } = {}): Promise<void> {
+    this.stopping = true;
+    this.hard = !!opts.hard;
+    this.iter?.stop();
+    this.abort?.abort();
+    this.wake?.();
+    await this.done;
+  }
+
+  /** Resolves once this actor has applied input up to `seq` (stream actors) and its outputs are acked. */
+  async checkpointIfRunning(): Promise<void> {
+    await this.checkpointNow?.();
+  }
+
+  private async supervise(): Promise<void> {
+    const p = this.d.config.restart;
+    while (!this.stopping) {
+      try {
+        this.st.state = this.st.restarts > 0 ? "restarting" : "starting";
+        if (this.d.def.kind === "stream") await this.runStream(this.d.def);
+        else await this.runSource(this.d.def);
+        if (this.stopping) break;
+        throw new Error("input ended unexpectedly");
+      } catch (err) {
+        if (this.stopping) break;
+        const e = err as Error;
+        this.st.lastError = e.message;
+        const verdict = recordFault(this.faults, Date.now(), p);
+        this.st.restarts++;
+        if (!verdict.restart) {
+          this.st.state = "failed";
+          const reason = `${verdict.inWindow} crashes within ${p.periodMs} ms; last: ${e.message}`;
+          this.d.log.error({ actor: this.key, err: e }, `actor failed: ${reason}`);
+          this.d.onFailed(reason);
+          return;
+        }
+        this.st.state = "restarting";
+        this.d.log.warn({ actor: this.key, err: e.message, delayMs: verdict.delayMs }, "actor crashed; restarting");
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, verdict.delayMs);
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.wake = null;
+      }
+    }
+    this.st.state = "stopped";
+  }
+
+  private async runStream(def: StreamActorDef<unknown>): Promise<void> {
+    const { js, stateKv, config, pair } = this.d;
+    const codec = config.codec;
+    const entry = await stateKv.get(this.key);
+    let revision = entry?.revision ?? 0;
+    let state: unknown;
+    let applied = 0;
+    if (entry && entry.operation === "PUT" && entry.length > 0) {
+      const cp = decode(entry.value) as Checkpoint;
+      state = cp.state;
+      applied = cp.seq;
+    } else {
+      state = def.init(pair, config);
+    }
+    this.st.lastSeq = applied;
+    const publisher = new Publisher(js, codec);
+    let dirty = false;
+    let sinceCp = 0;
+    let lastCp = Date.now();
+    let cpChain: Promise<void> = Promise.resolve();
+
+    // Snapshot (synchronously, so state and seq agree), then wait for every output up to that
+    // point to be acked, then write with compare-and-set: a stale owner's write fails, which
+    // stops it from overwriting the checkpoint of the owner that replaced it.
+    const checkpoint = (): Promise<void> => {
+      if (!dirty) return cpChain;
+      dirty = false;
+      sinceCp = 0;
+      lastCp = Date.now();
+      const bytes = encode({ v: 1, seq: applied, state, at: lastCp } satisfies Checkpoint, codec);
+      cpChain = cpChain.then(async () => {
+        await publisher.flush();
+        revision = revision === 0 ? await stateKv.create(this.key, bytes) : await stateKv.update(this.key, bytes, revision);
+      });
+      return cpChain;
+    };
+    this.checkpointNow = () => checkpoint();
+
+    const { stream, filter } = def.input(pair);
+    const consumer = await js.consumers.get(stream, { filter_subjects: filter, opt_start_seq: applied + 1 });
+    const iter = await consumer.consume({ max_messages: 1024, expires: 5000 });
+    this.iter = iter;
+    if (this.stopping) iter.stop();
+    this.st.state = "running";
+    const outs: Output[] = [];
+    const emit = (o: Output) => outs.push(o);
+    // Idle checkpoints: the loop below only runs when input arrives.
+    const idle = setInterval(() => {
+      if (dirty && Date.now() - lastCp >= config.checkpoint.intervalMs) checkpoint().catch((err) => this.failCheckpoint(err));
+    }, Math.max(50, Math.floor(config.checkpoint.intervalMs / 2)));
+    let cpError: Error | null = null;
+    this.failCheckpoint = (err: Error) => {
+      cpError = err;
+      iter.stop();
+    };
+    try {
+      for await (const m of iter) {
+        if (this.stopping) break;
+        const headers: Record<string, string> = {};
+        if (m.headers) for (const [k, v] of m.headers) headers[k] = v[0];
+        try {
+          const data = decode(m.data, headers["Content-Type"] ?? null);
+          const input: InputMsg = { subject: m.subject, seq: m.seq, data, headers, raw: m.data };
+          def.receive(state, input, emit);
+        } catch (err) {
+          if (!(err instanceof BadInputError) && !(err instanceof TickflowError && err.code === ErrorCode.BadCodec)) throw err;
+          outs.length = 0;
+          outs.push(deadLetterOutput(def.stage, pair, (err as Error).message, m.subject, m.seq, m.data));
+          this.st.deadLetters++;
+        }
+        for (const o of outs) await publisher.publish(o);
+        outs.length = 0;
+        applied = m.seq;
+        dirty = true;
+        this.st.lastSeq = applied;
+        this.st.lastInputAt = Date.now();
+        this.st.lag = m.info.pending;
+        this.st.processed++;
+        this.st.published = publisher.published;
+        this.st.duplicates = publisher.duplicates;
+        if (def.describe) this.st.detail = def.describe(state);
+        if (++sinceCp >= config.checkpoint.everyMessages || this.st.lastInputAt - lastCp >= config.checkpoint.intervalMs) await checkpoint();
+      }
+      if (cpError) throw cpError;
+      if (this.stopping && !this.hard) await checkpoint();
+      else await cpChain;
+    } finally {
+      clearInterval(idle);
+      this.checkpointNow = null;
+      iter.stop();
+      this.iter = null;
+      this.st.published = publisher.published;
+      this.st.duplicates = publisher.duplicates;
+    }
+  }
+
+  private failCheckpoint: (err: Error) => void = () => {};
+
+  private async runSource(def: SourceActorDef): Promise<void> {
+    const { js, nc, config, pair, log } = this.d;
+    const publisher = new Publisher(js, config.codec);
+    const abort = new AbortController();
+    this.abort = abort;
+    if (this.stopping) abort.abort();
+    let crashWith: (err: Error) => void = () => {};
+    const crashed = new Promise<never>((_, reject) => (crashWith = reject));
+    crashed.catch(() => {});
+    const sync = () => {
+      this.st.published = publisher.published;
+      this.st.duplicates = publisher.duplicates;
+    };
+    const ctx: SourceContext = {
+      pair, config, nc, js, signal: abort.signal,
+      log: log.child({ actor: this.key }),
+      publish: async (o) => {
+        await publisher.publish(o);
+        await publisher.flush();
+        sync();
+      },
+      publishAsync: (o) => {
+        publisher.publish(o).catch((err) => ctx.crash(err));
+      },
+      flush: async () => {
+        await publisher.flush();
+        sync();
+      },
+      deadLetter: (reason, raw, subject) => {
+        const bytes = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
+        this.st.deadLetters++;
+        publisher.publish(deadLetterOutput(def.stage, pair, reason, subject ?? `source.${def.stage}`, null, bytes)).catch((err) => ctx.crash(err));
+      },
+      progress: (p) => {
+        if (p.lastInputTs !== undefined) this.st.lastInputTs = p.lastInputTs;
+        if (p.processed !== undefined) this.st.processed = p.processed;
+        if (p.detail) this.st.detail = p.detail;
+        this.st.lastInputAt = Date.now();
+        sync();
+      },
+      crash: (err) => {
+        abort.abort();
+        crashWith(err);
+      },
+    };
+    this.st.state = "running";
+    const run = def.run(ctx);
+    try {
+      await Promise.race([run, crashed]);
+      if (!this.stopping || !this.hard) await publisher.flush();
+    } catch (err) {
+      abort.abort();
+      await run.catch(() => {});
+      throw err;
+    } finally {
+      sync();
+      this.abort = null;
+    }
+  }
+}

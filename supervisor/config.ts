@@ -1,0 +1,161 @@
+// Configuration: defaults, overridden by a JSON file (TICKFLOW_CONFIG or --config), then by
+// environment variables, then by CLI flags. Every value is validated once at start; a bad value
+// stops the process with a message that names the setting, where it came from and what is allowed.
+import { readFileSync } from "node:fs";
+import { Type, type Static } from "@sinclair/typebox";
+import { ConfigError } from "../protocol/errors.js";
+import { validator } from "../protocol/messages.js";
+import { DEFAULT_STORAGE, type StorageSettings } from "../protocol/streams.js";
+import { isTimeframe } from "../protocol/timeframes.js";
+
+const Int = (min: number, max = Number.MAX_SAFE_INTEGER) => Type.Integer({ minimum: min, maximum: max });
+const Limits = Type.Object({ maxAgeMs: Int(0), maxBytes: Int(-1), duplicateWindowMs: Int(1000) });
+
+export const ConfigSchema = Type.Object({
+  /** NATS server URL(s); empty = start an embedded nats-server (tickflow up only). */
+  natsUrl: Type.String(),
+  /** Where the embedded server keeps its store and Tickflow its local files. */
+  dataDir: Type.String({ minLength: 1 }),
+  codec: Type.Union([Type.Literal("msgpack"), Type.Literal("json")]),
+  timeframes: Type.Array(Type.String(), { minItems: 1 }),
+  candles: Type.Object({
+    /** How long after a window's end it stays open for late trades (event time). */
+    graceMs: Int(0, 3_600_000),
+  }),
+  trades: Type.Object({
+    /** After this long without a trade, the source publishes a watermark so quiet pairs' windows close. */
+    idleWatermarkMs: Int(100, 3_600_000),
+    heartbeatTimeoutMs: Int(1000, 600_000),
+  }),
+  kraken: Type.Object({ wsUrl: Type.String({ minLength: 1 }), restUrl: Type.String({ minLength: 1 }) }),
+  checkpoint: Type.Object({ everyMessages: Int(1, 10_000_000), intervalMs: Int(10, 3_600_000) }),
+  restart: Type.Object({
+    initialBackoffMs: Int(1, 600_000),
+    maxBackoffMs: Int(1, 3_600_000),
+    /** OTP-style intensity: more than `maxRestarts` crashes within `periodMs` marks the actor failed. */
+    maxRestarts: Int(0, 1000),
+    periodMs: Int(100, 86_400_000),
+  }),
+  lease: Type.Object({ ttlMs: Int(500, 600_000), renewMs: Int(100, 600_000) }),
+  membership: Type.Object({ heartbeatMs: Int(100, 60_000), ttlMs: Int(500, 600_000) }),
+  storage: Type.Object({
+    replicas: Int(1, 5),
+    streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, DLQ: Limits }),
+  }),
+  log: Type.Object({ level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))) }),
+});
+export type Config = Static<typeof ConfigSchema> & { storage: StorageSettings };
+
+export const DEFAULT_CONFIG: Config = {
+  natsUrl: "",
+  dataDir: ".tickflow",
+  codec: "msgpack",
+  timeframes: ["1m", "5m", "1h"],
+  candles: { graceMs: 2000 },
+  trades: { idleWatermarkMs: 2000, heartbeatTimeoutMs: 10_000 },
+  kraken: { wsUrl: "wss://ws.kraken.com/v2", restUrl: "https://api.kraken.com" },
+  checkpoint: { everyMessages: 2000, intervalMs: 1000 },
+  restart: { initialBackoffMs: 200, maxBackoffMs: 10_000, maxRestarts: 5, periodMs: 60_000 },
+  lease: { ttlMs: 5000, renewMs: 1500 },
+  membership: { heartbeatMs: 1000, ttlMs: 5000 },
+  storage: structuredClone(DEFAULT_STORAGE),
+  log: { level: "info" },
+};
+
+/** Environment variable → config path, with how to parse it. */
+const ENV: [string, string, "string" | "int" | "list"][] = [
+  ["NATS_URL", "natsUrl", "string"],
+  ["TICKFLOW_DATA_DIR", "dataDir", "string"],
+  ["TICKFLOW_CODEC", "codec", "string"],
+  ["TICKFLOW_TIMEFRAMES", "timeframes", "list"],
+  ["TICKFLOW_GRACE_MS", "candles.graceMs", "int"],
+  ["TICKFLOW_IDLE_WATERMARK_MS", "trades.idleWatermarkMs", "int"],
+  ["KRAKEN_WS_URL", "kraken.wsUrl", "string"],
+  ["KRAKEN_REST_URL", "kraken.restUrl", "string"],
+  ["TICKFLOW_CHECKPOINT_EVERY", "checkpoint.everyMessages", "int"],
+  ["TICKFLOW_CHECKPOINT_MS", "checkpoint.intervalMs", "int"],
+  ["TICKFLOW_MAX_RESTARTS", "restart.maxRestarts", "int"],
+  ["TICKFLOW_RESTART_PERIOD_MS", "restart.periodMs", "int"],
+  ["TICKFLOW_LEASE_TTL_MS", "lease.ttlMs", "int"],
+  ["TICKFLOW_LEASE_RENEW_MS", "lease.renewMs", "int"],
+  ["TICKFLOW_HEARTBEAT_MS", "membership.heartbeatMs", "int"],
+  ["TICKFLOW_MEMBER_TTL_MS", "membership.ttlMs", "int"],
+  ["TICKFLOW_REPLICAS", "storage.replicas", "int"],
+  ["LOG_LEVEL", "log.level", "string"],
+];
+
+const check = validator(ConfigSchema);
+
+export type ConfigSources = {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Already-parsed overrides from CLI flags, as config paths → values. */
+  overrides?: Record<string, unknown>;
+};
+
+export function loadConfig(src: ConfigSources = {}): Config {
+  const env = src.env ?? process.env;
+  const cfg = structuredClone(DEFAULT_CONFIG) as Record<string, unknown>;
+  const file = src.file ?? env.TICKFLOW_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, "utf8"));
+    } catch (err) {
+      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
+    }
+    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new ConfigError(`config file ${file}: expected a JSON object`);
+    mergeInto(cfg, parsed as Record<string, unknown>, `config file ${file}`);
+  }
+  for (const [name, path, kind] of ENV) {
+    const raw = env[name];
+    if (raw === undefined || raw === "") continue;
+    setPath(cfg, path, parseValue(raw, kind, `environment variable ${name}`));
+  }
+  for (const [path, value] of Object.entries(src.overrides ?? {})) if (value !== undefined) setPath(cfg, path, value);
+  return validateConfig(cfg);
+}
+
+export function validateConfig(cfg: unknown): Config {
+  const why = check.explain(cfg);
+  if (why) throw new ConfigError(`config ${why}`);
+  const c = cfg as Config;
+  for (const [i, tf] of c.timeframes.entries()) {
+    if (!isTimeframe(tf)) throw new ConfigError(`config timeframes.${i}: "${tf}" is not a timeframe such as 1m, 5m or 1h`);
+  }
+  if (c.lease.renewMs * 2 > c.lease.ttlMs) {
+    throw new ConfigError(`config lease.renewMs (${c.lease.renewMs}) must be at most half of lease.ttlMs (${c.lease.ttlMs}), or a lease expires between two renewals`);
+  }
+  if (c.restart.maxBackoffMs < c.restart.initialBackoffMs) {
+    throw new ConfigError(`config restart.maxBackoffMs (${c.restart.maxBackoffMs}) is below restart.initialBackoffMs (${c.restart.initialBackoffMs})`);
+  }
+  return c;
+}
+
+function parseValue(raw: string, kind: "string" | "int" | "list", where: string): unknown {
+  if (kind === "string") return raw;
+  if (kind === "list") return raw.split(",").map((s) => s.trim()).filter(Boolean);
+  if (!/^-?[0-9]+$/.test(raw.trim())) throw new ConfigError(`${where}: expected a whole number, got "${raw}"`);
+  return Number(raw);
+}
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let o = obj;
+  for (const k of keys.slice(0, -1)) {
+    if (typeof o[k] !== "object" || o[k] === null) o[k] = {};
+    o = o[k] as Record<string, unknown>;
+  }
+  o[keys[keys.length - 1]] = value;
+}
+
+function mergeInto(target: Record<string, unknown>, src: Record<string, unknown>, where: string, prefix = ""): void {
+  for (const [k, v] of Object.entries(src)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (!(k in target)) throw new ConfigError(`${where}: unknown setting "${path}"`);
+    const t = target[k];
+    if (t && typeof t === "object" && !Array.isArray(t) && v && typeof v === "object" && !Array.isArray(v)) {
+      mergeInto(t as Record<string, unknown>, v as Record<string, unknown>, where, path);
+    } else target[k] = v;
+  }
+}

@@ -1,0 +1,154 @@
+// Starts a nats-server with JetStream as a child process: the embedded server of `tickflow up` and
+// the per-test-file server of the test suite. Port -1 lets the server pick a free port, which it
+// reports in a ports file; restart() reuses that port and the store so crash tests can bring the
+// "same" server back.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { ErrorCode, TickflowError } from "../protocol/errors.js";
+
+export const INSTALL_HINT = "sudo apt-get install -y nats-server   (Debian/Ubuntu; or see https://docs.nats.io/running-a-nats-service/introduction/installation)";
+
+/** Finds the nats-server binary on PATH (and /usr/sbin, where Debian puts it but a user's PATH may not look). */
+export function findNatsServer(): string | null {
+  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/usr/local/bin"];
+  for (const d of dirs) {
+    if (!d) continue;
+    const p = join(d, "nats-server");
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+export type NatsServerOptions = {
+  /** JetStream store directory; a temp dir (removed on stop) when omitted. */
+  storeDir?: string;
+  /** 0 or omitted: a free port chosen by the server. */
+  port?: number;
+  host?: string;
+  /** Extra lines for the server config file. */
+  extraConfig?: string;
+  /** Forward the server's log to this function (default: kept in memory for error messages). */
+  onLog?: (line: string) => void;
+};
+
+export class NatsServer {
+  private child: ChildProcess | null = null;
+  private readonly ownsStore: boolean;
+  readonly storeDir: string;
+  private readonly workDir: string;
+  port = 0;
+  private logTail: string[] = [];
+
+  private constructor(private readonly bin: string, private readonly opts: NatsServerOptions) {
+    this.workDir = mkdtempSync(join(tmpdir(), "tickflow-nats-"));
+    this.ownsStore = !opts.storeDir;
+    this.storeDir = opts.storeDir ?? join(this.workDir, "store");
+    mkdirSync(this.storeDir, { recursive: true });
+    this.port = opts.port ?? 0;
+  }
+
+  static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
+    const bin = findNatsServer();
+    if (!bin) {
+      throw new TickflowError(ErrorCode.NatsServerMissing, `nats-server was not found on PATH. Install it with:\n  ${INSTALL_HINT}\nor point Tickflow at a running server with --nats URL / NATS_URL.`);
+    }
+    const s = new NatsServer(bin, opts);
+    await s.launch();
+    return s;
+  }
+
+  get url(): string {
+    return `nats://${this.opts.host ?? "127.0.0.1"}:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  private async launch(): Promise<void> {
+    const portsDir = join(this.workDir, "ports");
+    rmSync(portsDir, { recursive: true, force: true });
+    mkdirSync(portsDir, { recursive: true });
+    const conf = join(this.workDir, "server.conf");
+    writeFileSync(conf, [
+      `listen: "${this.opts.host ?? "127.0.0.1"}:${this.port || -1}"`,
+      `ports_file_dir: "${portsDir}"`,
+      `jetstream { store_dir: "${this.storeDir}" }`,
+      this.opts.extraConfig ?? "",
+    ].join("\n"));
+    const child = spawn(this.bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+    this.child = child;
+    this.logTail = [];
+    let ready = false;
+    const readyP = new Promise<void>((resolve, reject) => {
+      let buf = "";
+      child.stderr!.setEncoding("utf8");
+      child.stderr!.on("data", (chunk: string) => {
+        buf += chunk;
+        let i: number;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          this.logTail.push(line);
+          if (this.logTail.length > 50) this.logTail.shift();
+          this.opts.onLog?.(line);
+          if (!ready && line.includes("Server is ready")) {
+            ready = true;
+            resolve();
+          }
+        }
+      });
+      child.once("exit", (code, sig) => {
+        if (!ready) reject(new Error(`nats-server exited before it was ready (code ${code}, signal ${sig}):\n${this.logTail.join("\n")}`));
+      });
+      child.once("error", reject);
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    try {
+      await readyP;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!this.port) this.port = readPort(portsDir);
+  }
+
+  /** Stops the server (SIGTERM, or SIGKILL to simulate a crash) and starts it again on the same port and store. */
+  async restart(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    await this.kill(signal);
+    await this.launch();
+  }
+
+  /** Ends the process and waits for it; the store is kept. */
+  async kill(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once("exit", () => r()));
+    c.kill(signal);
+    const t = setTimeout(() => c.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(t);
+    this.child = null;
+  }
+
+  /** Stops the server and removes its temp files (and the store, when it made it). */
+  async stop(): Promise<void> {
+    await this.kill("SIGTERM");
+    rmSync(this.workDir, { recursive: true, force: true });
+    if (this.ownsStore) rmSync(this.storeDir, { recursive: true, force: true });
+  }
+
+  recentLog(): string {
+    return this.logTail.join("\n");
+  }
+}
+
+function readPort(portsDir: string): number {
+  const f = readdirSync(portsDir).find((n) => n.endsWith(".ports"));
+  if (!f) throw new Error("nats-server did not write its ports file");
+  const info = JSON.parse(readFileSync(join(portsDir, f), "utf8")) as { nats?: string[] };
+  const u = info.nats?.[0];
+  if (!u) throw new Error(`nats-server ports file has no client URL: ${JSON.stringify(info)}`);
+  return Number(new URL(u).port);
+}

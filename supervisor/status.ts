@@ -1,0 +1,71 @@
+// `tickflow status`: every actor of the cluster. Live processes answer the micro-service stats
+// request; actors that no live process runs are listed from the leases and checkpoints, so a
+// desired actor never silently disappears from the report.
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { decode } from "../protocol/codec.js";
+import { normalizePair, pairToToken } from "../protocol/pairs.js";
+import { openBuckets } from "../protocol/streams.js";
+import type { ActorStatus } from "./actor-cell.js";
+import type { LeaseValue, MemberValue } from "./runtime.js";
+import { SERVICE_NAME, type ProcessStatus } from "./service.js";
+
+export type ClusterActor = Omit<ActorStatus, "owner"> & { owner: string | null };
+export type ClusterStatus = { members: MemberValue[]; actors: ClusterActor[] };
+
+export async function clusterStatus(nc: NatsConnection, stages: string[], opts: { waitMs?: number } = {}): Promise<ClusterStatus> {
+  const js = jetstream(nc);
+  const kv = await openBuckets(js);
+  const members: MemberValue[] = [];
+  for await (const key of await kv.members.keys()) {
+    const e = await kv.members.get(key);
+    if (e && e.operation === "PUT") members.push(e.json<MemberValue>());
+  }
+  const replies: ProcessStatus[] = [];
+  const it = await nc.requestMany(`$SRV.STATS.${SERVICE_NAME}`, "", {
+    maxWait: opts.waitMs ?? 2000,
+    strategy: "stall",
+    stall: 300,
+  } as never);
+  for await (const m of it) {
+    try {
+      const s = m.json<{ endpoints?: { data?: ProcessStatus }[] }>();
+      const data = s.endpoints?.find((e) => e.data && (e.data as ProcessStatus).actors)?.data;
+      if (data) replies.push(data);
+    } catch {
+      // a reply from something else answering $SRV; ignore
+    }
+  }
+  const actors = new Map<string, ClusterActor>();
+  for (const r of replies) {
+    for (const a of r.actors) {
+      const k = `${a.stage}.${pairToToken(a.pair)}`;
+      const prev = actors.get(k);
+      // A failed record of one process never hides the running actor of another.
+      if (!prev || (prev.state !== "running" && a.state === "running")) actors.set(k, a);
+    }
+  }
+  for await (const token of await kv.pairs.keys()) {
+    let pair: string;
+    try {
+      pair = normalizePair(token);
+    } catch {
+      continue;
+    }
+    for (const stage of stages) {
+      const k = `${stage}.${token}`;
+      if (actors.has(k)) continue;
+      const lease = await kv.leases.get(k);
+      const lv = lease && lease.operation === "PUT" ? lease.json<LeaseValue>() : null;
+      const cp = await kv.state.get(k);
+      const seq = cp && cp.operation === "PUT" && cp.length > 0 ? (decode(cp.value) as { seq: number }).seq : 0;
+      actors.set(k, {
+        stage, pair, state: lv?.failed ? "failed" : "stopped", owner: lv?.owner ?? null, lastSeq: seq, lastInputTs: null,
+        lastInputAt: null, lag: null, processed: 0, published: 0, duplicates: 0, deadLetters: 0, restarts: 0,
+        lastError: lv?.failed?.reason ?? null, detail: {},
+      });
+    }
+  }
+  const list = [...actors.values()].sort((a, b) => a.pair.localeCompare(b.pair) || stages.indexOf(a.stage) - stages.indexOf(b.stage));
+  return { members, actors: list };
+}
