@@ -95,6 +95,20 @@ export class Supervisor {
     this.o.log.info({ member: this.id }, "supervisor stopped");
   }
 
+  /**
+   * Stops everything in this process and writes nothing: no checkpoint, no lease release, no
+   * goodbye. To the other members this is exactly a crash; tests use it to simulate one in-process.
+   */
+  async halt(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const w of this.watchers) w.stop();
+    await Promise.all([...this.cells.values()].map((c) => c.stop({ hard: true })));
+    this.cells.clear();
+    this.held.clear();
+  }
+
   /** Status of every actor this process runs (or ran and marked failed). */
   status(): ActorStatus[] {
     const out = [...this.cells.values()].map((c) => c.status());

@@ -1,0 +1,141 @@
+// Trades actor shell (a source): Kraken trades for one pair → md.trades.<pair>, plus in-band
+// watermarks so windows of a quiet pair still close. Its resume point is the last message of its
+// own output subject, so a new owner (after a crash or a move) backfills from exactly where the
+// stream ends, and dedup ids `<pair>:<trade_id>` drop anything published twice.
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import { decodeMsg } from "../../protocol/codec.js";
+import { SCHEMA_VERSION, type Trade, type Watermark } from "../../protocol/messages.js";
+import { pairToToken } from "../../protocol/pairs.js";
+import { subjects } from "../../protocol/subjects.js";
+import type { SourceActorDef, SourceContext } from "../../supervisor/actor.js";
+import type { Config } from "../../supervisor/config.js";
+import { KrakenTradeFeed } from "./kraken-ws-client.js";
+
+export const TRADES_STAGE = "trades";
+
+type Cursor = { trade_id: number; ts_ms: number };
+
+/** Where the stream of this pair ends: its last trade (directly or as recorded in a trailing watermark). */
+export async function lastPublishedTrade(js: JetStreamClient, pair: string): Promise<{ cursor: Cursor | null; eos: boolean }> {
+  const jsm = await js.jetstreamManager();
+  const m = await jsm.streams.getMessage("TRADES", { last_by_subj: subjects.trades(pair) }).catch(() => null);
+  if (!m) return { cursor: null, eos: false };
+  const d = decodeMsg(m) as Partial<Trade & Watermark>;
+  if (d.kind === "watermark") {
+    const c = d.last_trade_id != null && d.last_trade_ts != null ? { trade_id: d.last_trade_id, ts_ms: d.last_trade_ts } : null;
+    return { cursor: c, eos: !!d.eos };
+  }
+  return { cursor: { trade_id: d.trade_id!, ts_ms: d.ts_ms! }, eos: false };
+}
+
+/** One WebSocket per process, shared by every trades actor in it; closed when the last one stops. */
+class SharedFeed {
+  private feed: KrakenTradeFeed | null = null;
+  private users = 0;
+  acquire(config: Config, log: Logger): KrakenTradeFeed {
+    this.users++;
+    this.feed ??= new KrakenTradeFeed({
+      wsUrl: config.kraken.wsUrl,
+      restUrl: config.kraken.restUrl,
+      heartbeatTimeoutMs: config.trades.heartbeatTimeoutMs,
+      onEvent: (e) => {
+        const quiet = e.type === "backfill" || e.type === "subscribed" || e.type === "open" || e.type === "status" || e.type === "connecting" || e.type === "backpressure";
+        if (quiet) log.debug({ feed: e }, `kraken feed: ${e.type}`);
+        else log.warn({ feed: { ...e, error: "error" in e ? String(e.error) : undefined } }, `kraken feed: ${e.type}`);
+      },
+    });
+    return this.feed;
+  }
+  async release(): Promise<void> {
+    if (--this.users > 0 || !this.feed) return;
+    const f = this.feed;
+    this.feed = null;
+    await f.close();
+  }
+}
+
+export type TradesActorOptions = {
+  /** Bounded input (a replay with --once): the last trade id of each pair, after which an end-of-stream watermark is published. */
+  endOfInput?: Record<string, number>;
+};
+
+export function tradesActor(opts: TradesActorOptions = {}): SourceActorDef {
+  const shared = new SharedFeed();
+  return {
+    kind: "source",
+    stage: TRADES_STAGE,
+    async run(ctx: SourceContext) {
+      const { pair, config } = ctx;
+      const token = pairToToken(pair);
+      const subject = subjects.trades(pair);
+      const resume = await lastPublishedTrade(ctx.js, pair);
+      let last: Cursor | null = resume.cursor;
+      let eosSent = resume.eos;
+      let processed = 0;
+      let lastTradeWall = Date.now();
+      let lastWatermark = last?.ts_ms ?? 0;
+      const finalId = opts.endOfInput?.[pair];
+
+      const watermark = (ts: number, eos: boolean) => {
+        const w: Watermark = {
+          v: SCHEMA_VERSION, kind: "watermark", pair, ts_ms: ts, eos,
+          last_trade_id: last?.trade_id ?? null, last_trade_ts: last?.ts_ms ?? null,
+        };
+        return { subject, msgId: eos ? `${token}:eos` : `${token}:wm:${ts}`, data: w, headers: { "Tf-Kind": "watermark" } };
+      };
+
+      const feed = shared.acquire(config, ctx.log);
+      const sub = feed.subscribe(pair, {
+        lastSeen: () => last,
+        onTrades: async (trades) => {
+          for (const t of trades) {
+            if (last && t.trade_id <= last.trade_id) continue;
+            ctx.publishAsync({ subject, msgId: `${token}:${t.trade_id}`, data: t });
+            last = { trade_id: t.trade_id, ts_ms: t.ts_ms };
+            processed++;
+          }
+          lastTradeWall = Date.now();
+          if (last) ctx.progress({ lastInputTs: last.ts_ms, processed, detail: { lastTradeId: last.trade_id } });
+          if (finalId !== undefined && !eosSent && last && last.trade_id >= finalId) {
+            eosSent = true;
+            ctx.publishAsync(watermark(last.ts_ms, true));
+          }
+          // Backpressure: the feed waits for this promise before delivering more for this pair.
+          // A failed publish must not be retried by the feed from our cursor (it already moved
+          // past the lost trades): crash, and the restart resumes from what the stream holds.
+          try {
+            await ctx.flush();
+          } catch (err) {
+            ctx.crash(err as Error);
+            throw err;
+          }
+        },
+        onBadFrame: (reason, raw) => ctx.deadLetter(reason, raw, "kraken.ws"),
+      });
+
+      // A quiet pair still needs its windows closed: after idleWatermarkMs without trades, event
+      // time is advanced by the wall-clock time that has passed since the last trade.
+      const idle = setInterval(() => {
+        if (eosSent || !last || feed.state() !== "open") return;
+        const now = Date.now();
+        if (now - lastTradeWall < config.trades.idleWatermarkMs) return;
+        const w = last.ts_ms + (now - lastTradeWall);
+        if (w - lastWatermark < 1000) return;
+        lastWatermark = w;
+        ctx.publishAsync(watermark(w, false));
+      }, Math.max(100, Math.floor(config.trades.idleWatermarkMs / 2)));
+
+      try {
+        await new Promise<void>((resolve) => {
+          if (ctx.signal.aborted) resolve();
+          else ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      } finally {
+        clearInterval(idle);
+        await sub.unsubscribe().catch(() => {});
+        await shared.release();
+      }
+    },
+  };
+}
