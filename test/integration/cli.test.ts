@@ -1,0 +1,102 @@
+// The README's path, as a user runs it: `tickflow up --replay … --speed max --once` against a
+// nats-server, then `tickflow tail … --all` and `tickflow status --json`, each a real process.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { EMA, OBV, RSI, SMA } from "technicalindicators";
+import { BTC_FILE, ETH_FILE, close, oracleCandles, readTrades } from "../harness/data.js";
+import { check, NatsServer } from "../harness/nats.js";
+import { FAST_LEASES, jsonLines, tickflow, tickflowOk } from "../harness/procs.js";
+
+let server: NatsServer;
+let nats: string[];
+before(async () => {
+  server = await NatsServer.start();
+  nats = ["--nats", server.url];
+});
+after(async () => {
+  await server.stop();
+});
+
+test("cli - up --replay --speed max --once, then tail --all gives candles equal to an independent computation from the files", async () => {
+  await tickflowOk(["up", ...nats, "--replay", BTC_FILE, "--replay", ETH_FILE, "--speed", "max", "--once"], FAST_LEASES);
+  for (const [file, token] of [[BTC_FILE, "BTC-USDT"], [ETH_FILE, "ETH-USDT"]] as const) {
+    const raw = readTrades(file);
+    for (const [tf, ms] of [["1m", 60_000], ["5m", 300_000]] as const) {
+      const got = jsonLines(await tickflowOk(["tail", `md.candles.${tf}.${token}`, "--all", ...nats]));
+      const want = oracleCandles(raw, ms);
+      assert.equal(got.length, want.length, `${token} ${tf} count`);
+      got.forEach((c, i) => {
+        const w = want[i];
+        assert.deepEqual([c.window_start_ms, c.open, c.high, c.low, c.close, c.trades, c.flat], [w.window_start_ms, w.open, w.high, w.low, w.close, w.trades, w.flat], `${token} ${tf} #${i}`);
+        assert.ok(close(c.volume, w.volume) && close(c.vwap, w.vwap), `${token} ${tf} #${i} volume/vwap`);
+      });
+    }
+  }
+});
+
+test("cli - indicators published for the replayed candles equal technicalindicators' batch results over the same candles", async () => {
+  const candles = jsonLines(await tickflowOk(["tail", "md.candles.1m.BTC-USDT", "--all", ...nats]));
+  const ind = jsonLines(await tickflowOk(["tail", "md.indicators.1m.BTC-USDT", "--all", ...nats]));
+  assert.equal(ind.length, candles.length);
+  const closes = candles.map((c) => c.close);
+  const series: Record<string, number[]> = {
+    sma_7: SMA.calculate({ period: 7, values: closes }),
+    ema_7: EMA.calculate({ period: 7, values: closes }),
+    rsi_7: RSI.calculate({ period: 7, values: closes }),
+    obv: OBV.calculate({ close: closes, volume: candles.map((c) => c.volume) }),
+  };
+  for (const [name, batch] of Object.entries(series)) {
+    const mine = ind.map((m) => m.values[name]);
+    const nulls = mine.length - batch.length;
+    assert.ok(batch.length > 0, `${name} has values over ${closes.length} candles`);
+    assert.deepEqual(mine.slice(0, nulls), Array(nulls).fill(null), `${name} warm-up is null`);
+    mine.slice(nulls).forEach((v, i) => assert.ok(close(v, batch[i]), `${name}[${i}] ${v} vs ${batch[i]}`));
+  }
+  assert.equal(ind[0].values.adx_14, null, "12 one-minute candles are too few for ADX(14)");
+});
+
+test("cli - status --json lists one running actor per stage per pair while up runs, and stopped ones after", async () => {
+  const up = tickflow(["up", ...nats, "--replay", ETH_FILE, "--speed", "1"], FAST_LEASES);
+  try {
+    const s = await check(async () => {
+      const st = JSON.parse(await tickflowOk(["status", "--json", ...nats]));
+      const eth = st.actors.filter((a: any) => a.pair === "ETH/USDT");
+      return eth.length === 3 && eth.every((a: any) => a.state === "running") ? st : null;
+    }, 30_000, "three running ETH/USDT actors");
+    const eth = s.actors.filter((a: any) => a.pair === "ETH/USDT");
+    assert.deepEqual(eth.map((a: any) => a.stage).sort(), ["candles", "indicators", "trades"]);
+    assert.equal(new Set(eth.map((a: any) => a.owner)).size, 1);
+    assert.equal(s.members.length, 1);
+    const text = await tickflowOk(["status", ...nats]);
+    assert.match(text, /candles\s+ETH\/USDT\s+running/);
+  } finally {
+    const r = await up.kill("SIGTERM");
+    assert.equal(r.code, 0, `graceful exit on SIGTERM:\n${up.stderr()}`);
+  }
+  const after = JSON.parse(await tickflowOk(["status", "--json", ...nats]));
+  assert.ok(after.actors.filter((a: any) => a.pair === "ETH/USDT").every((a: any) => a.state === "stopped"));
+});
+
+test("cli - bad arguments and config get a clear message and exit code 2 / 1", async () => {
+  const help = await tickflowOk(["--help"]);
+  for (const cmd of ["up", "run", "replay serve", "tail", "status", "bootstrap", "pairs add", "actors restart"]) assert.ok(help.includes(cmd), cmd);
+  const bad = tickflow(["up", "--speed", "fast", ...nats]);
+  assert.equal((await bad.exited).code, 2);
+  assert.match(bad.stderr(), /--speed must be a positive number or "max" \(got "fast"\)/);
+  const once = tickflow(["up", "--once", ...nats]);
+  assert.equal((await once.exited).code, 2);
+  assert.match(once.stderr(), /--once needs --replay/);
+  const cfg = tickflow(["status", ...nats], { TICKFLOW_GRACE_MS: "-5" });
+  assert.equal((await cfg.exited).code, 1);
+  assert.match(cfg.stderr(), /config candles.graceMs: /);
+  const pair = tickflow(["pairs", "add", "BTCUSD", ...nats]);
+  assert.equal((await pair.exited).code, 1);
+  assert.match(pair.stderr(), /"BTCUSD" is not a pair/);
+});
+
+test("cli - pairs add/ls/rm edit the desired pairs", async () => {
+  await tickflowOk(["pairs", "add", "sol/usd", "XRP-USD", ...nats]);
+  assert.match(await tickflowOk(["pairs", "ls", ...nats]), /SOL\/USD\n(.|\n)*XRP\/USD|XRP\/USD\n(.|\n)*SOL\/USD/);
+  await tickflowOk(["pairs", "rm", "SOL/USD", ...nats]);
+  assert.doesNotMatch(await tickflowOk(["pairs", "ls", ...nats]), /SOL\/USD/);
+});
