@@ -183,7 +183,7 @@ async function startWorker(nc: NatsConnection, config: Config, log: Logger, id: 
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   await bootstrap(js, jsm, config.storage);
-  const sup = new Supervisor({ id, stages, config, nc, js, log, ignoreLeases: process.env.TICKFLOW_UNSAFE_IGNORE_LEASES === "1" });
+  const sup = new Supervisor({ id, stages, config, nc, js, log, ignoreLeases: process.env.TICKFLOW_UNSAFE_SPLIT_BRAIN === "1" });
   await sup.start();
   const svc = await registerService(nc, () => ({ member: sup.memberInfo(), actors: sup.status() }));
   return { sup, svc, js, jsm };
@@ -300,7 +300,11 @@ async function cmdReplayServe(args: string[], flags: Flags): Promise<void> {
   if (files.length === 0) usage("replay serve needs at least one recorded trade file");
   const port = flags.port === undefined ? 0 : Number(flags.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`--port must be 0–65535 (got "${flags.port}")`);
-  const srv = await startKrakenReplayServer({ files, port, host: (flags.host as string | undefined) ?? "127.0.0.1", speed: parseSpeed(flags.speed as string | undefined) });
+  // Workers that start together may subscribe seconds apart; the clock waits for every pair (or 15 s).
+  const srv = await startKrakenReplayServer({
+    files, port, host: (flags.host as string | undefined) ?? "127.0.0.1", speed: parseSpeed(flags.speed as string | undefined),
+    startWhen: "all-subscribed", startGraceMs: 15_000,
+  });
   process.stdout.write(`${JSON.stringify({ wsUrl: srv.wsUrl, restUrl: srv.restUrl, pairs: srv.pairs })}\n`);
   process.stderr.write(`replaying ${srv.pairs.join(", ")} · WebSocket ${srv.wsUrl} · REST ${srv.restUrl}/0/public/Trades\n`);
   onSignals(() => srv.close());

@@ -111,7 +111,15 @@ export class NatsServer {
     } finally {
       clearTimeout(timer);
     }
-    if (!this.port) this.port = readPort(portsDir);
+    // The ports file can land a moment after the "ready" line.
+    for (let i = 0; !this.port; i++) {
+      try {
+        this.port = readPort(portsDir);
+      } catch (err) {
+        if (i >= 100) throw err;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
   }
 
   /** Stops the server (SIGTERM, or SIGKILL to simulate a crash) and starts it again on the same port and store. */

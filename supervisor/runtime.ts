@@ -29,7 +29,11 @@ export type SupervisorOptions = {
   nc: NatsConnection;
   js: JetStreamClient;
   log: Logger;
-  /** Test hook: run every actor whose rendezvous owner is us without taking leases (simulates a split brain). */
+  /**
+   * Test hook (TICKFLOW_UNSAFE_SPLIT_BRAIN=1): behave as if partitioned from every other member,
+   * and take no leases, so this process runs every actor of its stages. Used to prove that two
+   * simultaneous owners still publish no duplicate outputs.
+   */
   ignoreLeases?: boolean;
 };
 
@@ -148,6 +152,7 @@ export class Supervisor {
   }
 
   private liveMembers(stage: string): string[] {
+    if (this.o.ignoreLeases) return [this.id];
     const now = Date.now();
     const ttl = this.o.config.membership.ttlMs;
     const out: string[] = [];

@@ -11,7 +11,7 @@ export const BTC_FILE = join(ROOT, "data/trades/binance-spot-BTC-USDT-2024-08-08
 export const ETH_FILE = join(ROOT, "data/trades/binance-spot-ETH-USDT-2024-08-08.jsonl.gz");
 export const CANDLE_FILE = join(ROOT, "data/candles/binance-BTC-USDT-1m-2023-03-16-slice.csv.gz");
 
-export type RawTrade = { symbol: string; side: string; price: number; qty: number; ord_type: string; trade_id: number; timestamp: string };
+export type RawTrade = { symbol: string; side: "buy" | "sell"; price: number; qty: number; ord_type: "market" | "limit"; trade_id: number; timestamp: string };
 
 export function readTrades(file: string): RawTrade[] {
   return gunzipSync(readFileSync(file)).toString("utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));

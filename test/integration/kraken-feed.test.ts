@@ -228,7 +228,6 @@ describe("kraken feed - faults", { timeout: 30_000 }, () => {
       assert.ok(r.rec[BTC].origins.backfill > 0, "no BTC trade came from the REST backfill");
       assert.equal(s.backfilledTrades, r.rec[BTC].origins.backfill + r.rec[ETH].origins.backfill);
       assert.ok(s.backfillRuns >= 2 && s.restRequests >= 2, `backfill runs ${s.backfillRuns}, REST requests ${s.restRequests}`);
-      assert.ok(r.srv.stats().restRequests >= s.restRequests);
       assert.equal(s.gaps, 0);
     } finally {
       await teardown(r);
