@@ -145,6 +145,7 @@ export class ActorCell {
         if (!verdict.restart) {
           this.st.state = "failed";
           const reason = `${verdict.inWindow} crashes within ${p.periodMs} ms; last: ${e.message}`;
+          this.st.lastError = reason;
           this.d.log.error({ actor: this.key, err: e }, `actor failed: ${reason}`);
           this.d.onFailed(reason);
           return;

@@ -256,7 +256,8 @@ export class Supervisor {
       if (this.o.ignoreLeases) revision = 0;
       else if (!obs || obs.op !== "PUT" || !obs.value) revision = await this.kv.leases.create(key, value);
       else if (obs.value.failed) {
-        this.failedStatus.set(key, this.failedRecord(def.stage, pair, obs.value.failed.reason));
+        // Keep the record of the process that ran it (restarts, last error) when it was us.
+        if (!this.failedStatus.has(key)) this.failedStatus.set(key, this.failedRecord(def.stage, pair, obs.value.failed.reason));
         return;
       } else if (obs.value.owner === this.id || obs.value.owner === null || leaseExpired(obs, now, this.o.config.lease.ttlMs)) {
         // Our own lease from before a restart, a released one, or one whose holder stopped renewing.
