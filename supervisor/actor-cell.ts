@@ -282,7 +282,7 @@ export class ActorCell {
       this.st.published = publisher.published;
       this.st.duplicates = publisher.duplicates;
       // A source has no input stream: its position is the last sequence it wrote.
-      for (const seq of publisher.lastSeq.values()) if (seq > this.st.lastSeq) this.st.lastSeq = seq;
+      for (const [stream, seq] of publisher.lastSeq) if (stream !== "DLQ" && seq > this.st.lastSeq) this.st.lastSeq = seq;
     };
     const ctx: SourceContext = {
       pair, config, nc, js, signal: abort.signal,
