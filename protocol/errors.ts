@@ -11,6 +11,10 @@ export const ErrorCode = {
   BadArgs: "TF_BAD_ARGS",
   NatsServerMissing: "TF_NATS_SERVER_MISSING",
   LeaseLost: "TF_LEASE_LOST",
+  /** Kraken answered with a non-empty `error` array. */
+  KrakenApi: "TF_KRAKEN_API",
+  /** A REST backfill gave up after its retry budget. */
+  KrakenBackfillFailed: "TF_KRAKEN_BACKFILL_FAILED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

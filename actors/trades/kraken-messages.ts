@@ -8,20 +8,8 @@
 //   WS v2 heartbeat: https://docs.kraken.com/api/docs/websocket-v2/heartbeat/
 //   WS v2 ping:      https://docs.kraken.com/api/docs/websocket-v2/ping
 //   REST Trades:     https://docs.kraken.com/api/docs/rest-api/get-recent-trades/
-import { BadInputError } from "../../protocol/errors.js";
+import { BadInputError, ErrorCode } from "../../protocol/errors.js";
 import { SCHEMA_VERSION, TradeCheck, type Trade } from "../../protocol/messages.js";
-
-/**
- * Codes of the errors this folder raises besides `TF_BAD_MESSAGE`. They belong in
- * protocol/errors.ts (one catalogue); they live here until the owner of that file moves them.
- */
-export const KrakenErrorCode = {
-  /** Kraken answered with a non-empty `error` array. */
-  Api: "TF_KRAKEN_API",
-  /** A REST backfill gave up after its retry budget. */
-  BackfillFailed: "TF_KRAKEN_BACKFILL_FAILED",
-} as const;
-export type KrakenErrorCode = (typeof KrakenErrorCode)[keyof typeof KrakenErrorCode];
 
 /**
  * A frame or record that can never be turned into a `Trade`. It is dead-lettered, never retried.
@@ -39,7 +27,7 @@ export class BadFrameError extends BadInputError {
 
 /** Kraken answered with `{"error":["EAPI:Rate limit exceeded", …]}`. */
 export class KrakenApiError extends Error {
-  readonly code = KrakenErrorCode.Api;
+  readonly code = ErrorCode.KrakenApi;
   readonly errors: string[];
   /** True for errors that go away by waiting: rate limits, throttling, a busy or unavailable service. */
   readonly retryable: boolean;

@@ -11,7 +11,8 @@
 // - public endpoints are throttled per IP; about one call per second stays within the limit.
 import { setTimeout as sleepTimer } from "node:timers/promises";
 import type { Trade } from "../../protocol/messages.js";
-import { BadFrameError, KrakenApiError, KrakenErrorCode, parseRestTrades, restPairName, type BadRecord, type RestTradesPage } from "./kraken-messages.js";
+import { ErrorCode } from "../../protocol/errors.js";
+import { BadFrameError, KrakenApiError, parseRestTrades, restPairName, type BadRecord, type RestTradesPage } from "./kraken-messages.js";
 
 export const DEFAULT_REST_URL = "https://api.kraken.com";
 /** Kraken's maximum (and default) page size. */
@@ -110,7 +111,7 @@ export function sinceFromCursor(c: TradeCursor): string {
 }
 
 export class BackfillError extends Error {
-  readonly code = KrakenErrorCode.BackfillFailed;
+  readonly code = ErrorCode.KrakenBackfillFailed;
   readonly pair: string;
   readonly tries: number;
   constructor(pair: string, tries: number, message: string, options?: { cause?: unknown }) {

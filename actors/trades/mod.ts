@@ -4,7 +4,6 @@ export {
   BadFrameError,
   isTransientKrakenError,
   KrakenApiError,
-  KrakenErrorCode,
   parseRestTradeRow,
   parseRestTrades,
   parseTradeRecord,
