@@ -57,6 +57,11 @@ test("supervision - a poison message: restart with backoff, failed past the budg
     const lease = (await kv.leases.get("crashy.PX-USD"))!.json<{ owner: string | null; failed?: { reason: string } }>();
     assert.equal(lease.owner, null, "the lease is released");
     assert.match(lease.failed!.reason, /poison pill/);
+    // What `nats micro ls` / `nats micro info tickflow` ask: the worker answers as a micro service.
+    const info = (await env.nc.request("$SRV.INFO.tickflow")).json<{ name: string; metadata: Record<string, string>; endpoints: { name: string; subject: string }[] }>();
+    assert.equal(info.name, "tickflow");
+    assert.equal(info.metadata.member, "w-sup");
+    assert.deepEqual(info.endpoints.map((e) => [e.name, e.subject]), [["status", "tf.status.w-sup"]]);
     const cs = await clusterStatus(env.nc, ["crashy"], { waitMs: 1000 });
     assert.equal(cs.actors.find((a) => a.pair === pair)?.state, "failed", "failed is visible in the cluster status");
     // Remove the poison, then clear the failure: the actor starts again and goes on from its checkpoint.
