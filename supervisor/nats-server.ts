@@ -55,7 +55,12 @@ export class NatsServer {
       throw new TickflowError(ErrorCode.NatsServerMissing, `nats-server was not found on PATH. Install it with:\n  ${INSTALL_HINT}\nor point Tickflow at a running server with --nats URL / NATS_URL.`);
     }
     const s = new NatsServer(bin, opts);
-    await s.launch();
+    try {
+      await s.launch();
+    } catch (err) {
+      await s.stop(); // never leave a half-started server (and its temp dir) behind
+      throw err;
+    }
     return s;
   }
 

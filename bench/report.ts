@@ -1,0 +1,118 @@
+// The bench report: one JSON document (bench/results/latest.json) and its compact text form. Every
+// rate is shown next to the raw-publish reference measured in the same run, because absolute
+// figures from a shared 2-core box say little on their own.
+import type { FailoverResult } from "./failover.js";
+import type { MachineInfo } from "./machine.js";
+import type { PipelineResult } from "./pipeline.js";
+import type { RawResult } from "./raw-publish.js";
+import { fixed, int, median } from "./stats.js";
+
+/** The issue's goal for pipeline throughput, as a fraction of raw publish. */
+export const PIPELINE_GOAL = 0.6;
+
+export type PipelineSummary = {
+  runs: PipelineResult[];
+  /** The run with the median trades/s, whose details (milestones, CPU) are printed. */
+  median: PipelineResult;
+  tradesPerSec: number;
+  candlesPerSec: number;
+  /** median pipeline trades/s ÷ median raw msgs/s. */
+  ratio: number | null;
+  /** Each pipeline run ÷ the raw run just before it. */
+  pairedRatios: number[];
+  medianPairedRatio: number | null;
+  goal: number;
+  meetsGoal: boolean | null;
+};
+
+export type BenchReport = {
+  startedAt: string;
+  durationSeconds: number;
+  machine: MachineInfo;
+  /** 1-minute load average when the bench ended (the start is in machine). */
+  loadAvgEnd: number;
+  input: { pairs: Record<string, number>; recordedTrades: number; copies: number; trades: number; eventSpanMinutes: number };
+  /** Set when the run measured a what-if rather than the code as it is. */
+  variant: string | null;
+  raw: RawResult | null;
+  pipeline: PipelineSummary | null;
+  failover: FailoverResult | null;
+  errors: string[];
+};
+
+export function summarisePipeline(runs: PipelineResult[], raw: RawResult | null): PipelineSummary {
+  const sorted = [...runs].sort((a, b) => a.tradesPerSec - b.tradesPerSec);
+  const mid = sorted[(sorted.length - 1) >> 1];
+  const tradesPerSec = median(runs.map((r) => r.tradesPerSec));
+  const ratio = raw ? tradesPerSec / raw.medianMsgsPerSec : null;
+  const pairedRatios = raw ? runs.map((r, i) => r.tradesPerSec / (raw.runs[i] ?? raw.runs[raw.runs.length - 1]).msgsPerSec) : [];
+  return {
+    runs, median: mid, tradesPerSec, candlesPerSec: median(runs.map((r) => r.candlesPerSec)), ratio, pairedRatios,
+    medianPairedRatio: pairedRatios.length ? median(pairedRatios) : null,
+    goal: PIPELINE_GOAL, meetsGoal: ratio === null ? null : ratio >= PIPELINE_GOAL,
+  };
+}
+
+export function formatReport(r: BenchReport): string {
+  const m = r.machine;
+  const out: string[] = [];
+  const line = (s = "") => out.push(s);
+  line(`Tickflow bench · ${r.startedAt} · ${fixed(r.durationSeconds, 0)} s`);
+  line(`machine   ${m.cpuModel} · ${m.cores} cores · ${m.ramGiB} GiB RAM · ${m.platform} · load ${m.loadAvg1m} at start, ${r.loadAvgEnd} at end`);
+  line(`software  node ${m.node} · nats-server ${m.natsServer}`);
+  if (Math.max(m.loadAvg1m, r.loadAvgEnd) > m.cores) line(`WARNING   the box was busy (load above ${m.cores} cores): rates are depressed and noisy; ratios hold up better`);
+  if (r.variant) line(`VARIANT   ${r.variant}`);
+  const pairs = Object.entries(r.input.pairs).map(([p, n]) => `${p} ${int(n)}`).join(", ");
+  line(`input     ${int(r.input.recordedTrades)} recorded trades × ${r.input.copies} copies = ${int(r.input.trades)} trades (${pairs}), ~${int(r.input.eventSpanMinutes)} min of event time per pair`);
+
+  if (r.raw) {
+    const x = r.raw;
+    line();
+    line(`1. Reference: raw JetStream async publish (file storage, dedup window ${x.duplicateWindowMs / 1000} s, Nats-Msg-Id, msgpack, ${x.window} acks in flight)`);
+    line(`   runs      ${x.runs.map((k) => int(k.msgsPerSec)).join(" · ")} msgs/s`);
+    line(`   median    ${int(x.medianMsgsPerSec)} msgs/s`);
+    const c = x.runs.map((k) => k.cpu);
+    line(`   CPU       node ${pct(c.map((k) => k.nodeCpuSeconds / k.wallSeconds))} of a core · nats-server ${pct(c.map((k) => k.serverCpuSeconds / k.wallSeconds))} (median over runs)`);
+  }
+
+  if (r.pipeline) {
+    const p = r.pipeline;
+    const d = p.median;
+    line();
+    line(`2. Pipeline: replay (speed max) → trades → TRADES → candles → CANDLES → indicators → INDICATORS, one process, file storage`);
+    line(`   runs      ${p.runs.map((k) => `${int(k.tradesPerSec)} trades/s (${fixed(k.seconds, 1)} s)`).join(" · ")}`);
+    line(`   median    ${int(p.tradesPerSec)} trades/s · ${fixed(p.candlesPerSec, 1)} candles/s (${int(d.candles)} candles: ${d.timeframes.join(", ")}, incl. flat) · ${int(d.indicators)} indicator records`);
+    if (p.ratio !== null) {
+      const verdict = p.meetsGoal ? "meets" : "BELOW";
+      line(`   ratio     pipeline / raw = ${fixed(p.ratio, 2)} (median / median; ${verdict} the goal of ≥ ${p.goal}) · run by run ${p.pairedRatios.map((k) => fixed(k, 2)).join(" · ")} (median ${fixed(p.medianPairedRatio ?? NaN, 2)})`);
+    }
+    const ms = d.milestones;
+    line(`   timeline  (median run) first trade stored ${fixed(ms.firstTrade, 2)} s · end-of-stream in TRADES ${fixed(ms.tradesDone, 2)} s · candles done ${fixed(ms.candlesDone, 2)} s · indicators done ${fixed(ms.indicatorsDone, 2)} s`);
+    line(`   CPU       node ${pct([d.cpu.nodeCpuSeconds / d.cpu.wallSeconds])} of a core · nats-server ${pct([d.cpu.serverCpuSeconds / d.cpu.wallSeconds])} (median run) · dead letters ${d.deadLetters}`);
+    if (d.cpu.nodeCpuSeconds / d.cpu.wallSeconds > 0.85 && d.cpu.serverCpuSeconds / d.cpu.wallSeconds < 0.5) {
+      line(`             → bound by the Node process's CPU (JavaScript runs on one core), not by nats-server`);
+    }
+  }
+
+  if (r.failover) {
+    const f = r.failover;
+    line();
+    line(`3. Failover: SIGKILL the worker holding candles.<pair> (${f.workers} workers, \`tickflow run --stages candles\`)`);
+    line(`   settings  lease TTL ${f.leaseTtlMs} ms (renew ${f.leaseRenewMs} ms) · member TTL ${f.memberTtlMs} ms (heartbeat ${f.heartbeatMs} ms)`);
+    line(`   rounds    ${f.rounds.map((k) => `${int(k.runningMs)}`).join(" · ")} ms from kill until another worker reports the actor running`);
+    line(`   result    median ${int(f.medianMs)} ms · max ${int(f.maxMs)} ms`);
+    line(`   breakdown failover = TTL expiry + detection. Expiry: ${int(f.medianExpiryMs)} ms after the kill (median) — a TTL counts from the`);
+    line(`             dead owner's last lease renewal (every ${f.leaseRenewMs} ms) or heartbeat (every ${f.heartbeatMs} ms), whichever is later, so it is`);
+    line(`             TTL minus 0–${Math.max(f.leaseRenewMs, f.heartbeatMs)} ms. Detection (expiry → lease won → actor running): median ${int(f.medianDetectionMs)} ms, max ${int(f.maxDetectionMs)} ms.`);
+  }
+
+  if (r.errors.length) {
+    line();
+    for (const e of r.errors) line(`ERROR ${e}`);
+  }
+  return out.join("\n") + "\n";
+}
+
+function pct(xs: number[]): string {
+  return `${Math.round(median(xs) * 100)}%`;
+}

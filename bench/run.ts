@@ -1,0 +1,138 @@
+// `npm run bench`: measures, never asserts. Prints a compact report and writes it as JSON to
+// bench/results/latest.json. Everything runs on 127.0.0.1 against nats-servers it starts itself
+// (temp stores), and everything it starts is stopped at the end, also on failure or Ctrl-C.
+//
+// Options (after `npm run bench --`):
+//   --only raw,pipeline,failover   run only some parts (default: all)
+//   --trades N                     target input size (default 200000; rounded to whole copies of the recorded data)
+//   --runs N                       raw and pipeline repetitions, interleaved (default 3)
+//   --rounds N                     failover kills (default 5)
+//   --no-async-traces              what-if: raw and pipeline connections with nats.js `noAsyncTraces`
+//                                  (not what production does today; the report says so)
+// Profiling the pipeline alone:
+//   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/run.ts --only pipeline --runs 1
+//   node --import tsx bench/profile-summary.ts /tmp/prof/<the big one>.cpuprofile --window <printed by the run>
+import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { cleanupAll } from "./cleanup.js";
+import { failover, type FailoverResult } from "./failover.js";
+import { machineInfo } from "./machine.js";
+import { pipelineRun, type PipelineResult } from "./pipeline.js";
+import { rawRun, summariseRaw, type RawRun } from "./raw-publish.js";
+import { asTrades, buildReplayInput } from "./replay-input.js";
+import { formatReport, summarisePipeline, type BenchReport } from "./report.js";
+
+const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
+const PARTS = ["raw", "pipeline", "failover"] as const;
+
+const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
+let interrupted = false;
+
+function positiveInt(s: string | undefined, dflt: number, name: string): number {
+  if (s === undefined) return dflt;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive whole number (got "${s}")`);
+  return n;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      only: { type: "string" }, trades: { type: "string" }, runs: { type: "string" }, rounds: { type: "string" },
+      "no-async-traces": { type: "boolean" },
+    },
+    strict: true,
+  });
+  const only = new Set((values.only ?? PARTS.join(",")).split(",").map((s) => s.trim()).filter(Boolean));
+  for (const p of only) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`--only: unknown part "${p}" (parts: ${PARTS.join(", ")})`);
+  const runs = positiveInt(values.runs, 3, "runs");
+  const rounds = positiveInt(values.rounds, 5, "rounds");
+  const target = positiveInt(values.trades, 200_000, "trades");
+  const noAsyncTraces = !!values["no-async-traces"];
+
+  const started = new Date();
+  const t0 = performance.now();
+  const machine = machineInfo();
+  const input = buildReplayInput({ targetTrades: target });
+  const spans = Object.values(input.spanMs);
+  const report: BenchReport = {
+    startedAt: started.toISOString(), durationSeconds: 0, machine, loadAvgEnd: NaN,
+    input: {
+      pairs: input.perPair, recordedTrades: input.recordedTrades, copies: input.copies, trades: input.records.length,
+      eventSpanMinutes: spans.length ? Math.max(...spans) / 60_000 : 0,
+    },
+    variant: noAsyncTraces ? "what-if: NATS connections with noAsyncTraces: true (production uses the nats.js default)" : null,
+    raw: null, pipeline: null, failover: null, errors: [],
+  };
+  progress(`input: ${input.records.length} trades (${input.copies} copies of ${input.recordedTrades})`);
+
+  // Raw and pipeline runs alternate, so a neighbour's burst on this shared box hits both figures
+  // alike instead of skewing their ratio.
+  const rawRuns: RawRun[] = [];
+  const pipeRuns: PipelineResult[] = [];
+  try {
+    const trades = only.has("raw") ? asTrades(input.records) : [];
+    for (let i = 0; i < runs; i++) {
+      if (only.has("raw")) {
+        const r = await rawRun(trades, { noAsyncTraces });
+        rawRuns.push(r);
+        progress(`raw ${i + 1}/${runs}: ${Math.round(r.msgsPerSec)} msgs/s (${r.seconds.toFixed(2)} s)`);
+      }
+      if (only.has("pipeline")) {
+        const p = await pipelineRun(input, { noAsyncTraces });
+        pipeRuns.push(p);
+        progress(`pipeline ${i + 1}/${runs}: ${Math.round(p.tradesPerSec)} trades/s (${p.seconds.toFixed(2)} s; profile window ${p.profileWindowUs.start}-${p.profileWindowUs.end})`);
+      }
+    }
+  } catch (err) {
+    report.errors.push(`raw/pipeline: ${(err as Error).stack ?? err}`);
+  }
+  if (rawRuns.length) report.raw = summariseRaw(rawRuns);
+  if (pipeRuns.length) report.pipeline = summarisePipeline(pipeRuns, report.raw);
+  await cleanupAll();
+
+  if (only.has("failover")) {
+    try {
+      const f: FailoverResult = await failover({ rounds, log: progress });
+      report.failover = f;
+    } catch (err) {
+      report.errors.push(`failover: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
+  }
+
+  // Interrupted: the teardown is already under way; a partial report must not replace latest.json.
+  if (interrupted) return 130;
+  report.durationSeconds = (performance.now() - t0) / 1000;
+  report.loadAvgEnd = Math.round(loadavg()[0] * 100) / 100;
+  process.stdout.write(formatReport(report));
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(`${RESULTS}latest.json`, JSON.stringify(report, null, 2) + "\n");
+  progress(`wrote ${RESULTS}latest.json`);
+  return report.errors.length ? 1 : 0;
+}
+
+// Ctrl-C or a kill: stop servers and workers, remove temp dirs, then exit.
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    progress(`${sig}: cleaning up`);
+    cleanupAll().finally(() => process.exit(130));
+  });
+}
+
+main().then(
+  async (code) => {
+    await cleanupAll();
+    process.exit(code);
+  },
+  async (err) => {
+    if (interrupted) return;
+    process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
+    await cleanupAll();
+    process.exit(1);
+  },
+);
