@@ -122,7 +122,7 @@ export class ActorCell {
     await this.done;
   }
 
-  /** Resolves once this actor has applied input up to `seq` (stream actors) and its outputs are acked. */
+  /** Stream actors: waits for every pending output to be acked and writes a checkpoint now (no-op otherwise). */
   async checkpointIfRunning(): Promise<void> {
     await this.checkpointNow?.();
   }

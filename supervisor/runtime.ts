@@ -270,7 +270,7 @@ export class Supervisor {
     this.held.set(key, { revision, lastOk: Date.now() });
     const cell = new ActorCell({
       def, pair, owner: this.id, config: this.o.config, nc: this.o.nc, js: this.o.js, stateKv: this.kv.state,
-      log: this.o.log, onFailed: (reason) => this.markFailed(key, def.stage, pair, reason),
+      log: this.o.log, onFailed: (reason) => this.markFailed(key, reason),
     });
     this.cells.set(key, cell);
     this.o.log.info({ actor: key }, "lease taken; actor starting");
@@ -285,7 +285,7 @@ export class Supervisor {
   }
 
   /** Past its restart budget: keep the lease key, owned by nobody and marked failed, so no other member retries it. */
-  private markFailed(key: string, stage: string, pair: string, reason: string): void {
+  private markFailed(key: string, reason: string): void {
     const cell = this.cells.get(key);
     if (cell) this.failedStatus.set(key, cell.status());
     this.cells.delete(key);
@@ -294,8 +294,6 @@ export class Supervisor {
     const v = this.leaseBytes({ owner: null, since: Date.now(), failed: { reason, at: Date.now() } });
     const write = h && !this.o.ignoreLeases ? this.kv.leases.update(key, v, h.revision) : this.kv.leases.put(key, v);
     write.catch((err) => this.o.log.warn({ actor: key, err: (err as Error).message }, "could not mark lease failed"));
-    void stage;
-    void pair;
   }
 
   /** Graceful: stop and checkpoint the actor, then delete the lease so the next owner starts at once. */
