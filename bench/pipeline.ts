@@ -1,10 +1,9 @@
 // Pipeline figure: trades/s through trades → candles → indicators in one process, through the
 // production path and nothing else: the local Kraken-protocol replay server at speed "max" → the
 // real trades actor (Kraken WebSocket client, shared feed) → TRADES → candles actor → CANDLES →
-// indicators actor → INDICATORS, run by a real Supervisor (leases, checkpoints, micro-service),
-// wired as `tickflow up --once` wires them (supervisor/cli.ts cmdUp / startWorker; cli.ts is not
-// imported because it runs its main on import). The clock starts when the supervisor starts and
-// stops when every candles and indicators actor has applied all its input and checkpointed, the
+// indicators actor → INDICATORS, run by a real Supervisor (leases, checkpoints, micro-service)
+// started by supervisor/worker.ts, as `tickflow up --once` starts it. The clock starts when the
+// supervisor starts and stops when every candles and indicators actor has applied all its input and checkpointed, the
 // condition cli.ts waitReplayProcessed uses for "pipeline done".
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -13,13 +12,13 @@ import { candlesActor, CANDLES_STAGE } from "../actors/candles/actor.js";
 import { indicatorsActor, INDICATORS_STAGE } from "../actors/indicators/actor.js";
 import { lastPublishedTrade, tradesActor, TRADES_STAGE } from "../actors/trades/actor.js";
 import { startKrakenReplayServer } from "../actors/trades/kraken-replay-server.js";
-import { pairToToken } from "../protocol/pairs.js";
-import { bootstrap, openBuckets } from "../protocol/streams.js";
+import { bootstrap } from "../protocol/streams.js";
 import { subjects } from "../protocol/subjects.js";
 import { loadConfig, type Config } from "../supervisor/config.js";
 import { connectNats } from "../supervisor/nats.js";
-import { Supervisor } from "../supervisor/runtime.js";
-import { registerService } from "../supervisor/service.js";
+import { addPairs } from "../supervisor/desired-pairs.js";
+import type { Supervisor } from "../supervisor/runtime.js";
+import { startWorker } from "../supervisor/worker.js";
 import { startNatsServer } from "./nats.js";
 import { defer } from "./cleanup.js";
 import { cpuMeter, type CpuSplit } from "./cpu.js";
@@ -71,21 +70,18 @@ export async function pipelineRun(input: ReplayInput, opts: { log?: (s: string) 
     ? await connect({ servers: server.url, name: "tickflow-bench", maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 5_000, noAsyncTraces: true })
     : await connectNats(server.url, "tickflow-bench");
   const drainNc = defer("pipeline connection", () => nc.drain().catch(() => {}));
-  const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  await bootstrap(js, jsm, config.storage);
+  // Streams exist before the clock starts (startWorker's own bootstrap is then a no-op check).
+  await bootstrap(jetstream(nc), jsm, config.storage);
 
   const stages = [tradesActor({ endOfInput: replay.lastTradeIds }), candlesActor, indicatorsActor()];
   const windowStartUs = monotonicUs();
   const t0 = performance.now();
   const meter = cpuMeter(server.pid);
-  const sup = new Supervisor({ id: "bench-up", stages, config, nc, js, log: logger });
-  const stopSup = defer("pipeline supervisor", () => sup.stop());
-  await sup.start();
-  const svc = await registerService(nc, () => ({ member: sup.memberInfo(), actors: sup.status() }));
-  const stopSvc = defer("pipeline micro-service", () => svc.stop().then(() => {}, () => {}));
-  const kv = await openBuckets(js);
-  for (const p of pairs) await kv.pairs.put(pairToToken(p), JSON.stringify({ pair: p, addedAt: Date.now() }));
+  const worker = await startWorker({ nc, config, log: logger, id: "bench-up", stages });
+  const stopWorker = defer("pipeline worker", () => worker.stop());
+  const { sup, js } = worker;
+  await addPairs(js, pairs);
 
   try {
     const milestones = await waitProcessed(js, jsm, sup, pairs, config, t0);
@@ -108,8 +104,7 @@ export async function pipelineRun(input: ReplayInput, opts: { log?: (s: string) 
       indicators, deadLetters, milestones, timeframes: config.timeframes, checkpointEvery: config.checkpoint.everyMessages, cpu, profileWindowUs,
     };
   } finally {
-    await stopSvc();
-    await stopSup();
+    await stopWorker();
     await drainNc();
     await closeReplay();
     await stopServer();

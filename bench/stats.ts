@@ -1,5 +1,6 @@
 // Small numeric helpers for the report: figures are summarised by median (robust on a shared box
 // where one run can be disturbed by a neighbour) and max (the worst case a user would notice).
+import { check } from "../test/harness/nats.js";
 
 export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
@@ -23,20 +24,5 @@ export function fixed(x: number, d = 2): string {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls `fn` every `everyMs` until it is truthy or `ms` pass (then throws, naming `what`). */
-export async function until<T>(fn: () => Promise<T> | T, ms: number, what: string, everyMs = 20): Promise<NonNullable<T>> {
-  const deadline = Date.now() + ms;
-  let last: unknown = null;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
-    }
-    await sleep(everyMs);
-  }
-}
+/** The test suite's poller (test/harness/nats.ts), at the bench's finer default step of 20 ms. */
+export const until = <T>(fn: () => Promise<T> | T, ms: number, what: string, everyMs = 20) => check(fn, ms, what, everyMs);

@@ -4,4 +4,5 @@
 import { register } from "tsx/esm/api";
 
 register();
-await import("../supervisor/cli.ts");
+const { run } = await import("../supervisor/cli.ts");
+run(process.argv.slice(2));

@@ -16,7 +16,8 @@ const utf8 = new TextEncoder();
 const utf8d = new TextDecoder("utf-8", { fatal: true });
 
 // JSON has no bytes: DLQ payloads travel as {"$bytes": "<base64>"} and come back as Uint8Array.
-function jsonReplacer(_k: string, v: unknown): unknown {
+/** JSON.stringify replacer for Tickflow values: bytes become {"$bytes": "<base64>"} (what `tail` prints, too). */
+export function jsonReplacer(_k: string, v: unknown): unknown {
   if (v instanceof Uint8Array) return { $bytes: Buffer.from(v).toString("base64") };
   return v;
 }

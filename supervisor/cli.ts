@@ -11,7 +11,7 @@ import { candlesActor, CANDLES_STAGE } from "../actors/candles/actor.js";
 import { indicatorsActor, INDICATORS_STAGE } from "../actors/indicators/actor.js";
 import { lastPublishedTrade, tradesActor, TRADES_STAGE, type TradesActorOptions } from "../actors/trades/actor.js";
 import { startKrakenReplayServer } from "../actors/trades/kraken-replay-server.js";
-import { decodeMsg } from "../protocol/codec.js";
+import { decodeMsg, jsonReplacer } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
 import { normalizePair, pairToToken } from "../protocol/pairs.js";
 import { bootstrap, openBuckets } from "../protocol/streams.js";
@@ -21,7 +21,8 @@ import { loadConfig, type Config } from "./config.js";
 import { connectNats, EMBEDDED_URL_FILE, resolveNatsUrl } from "./nats.js";
 import { NatsServer } from "./nats-server.js";
 import { Supervisor } from "./runtime.js";
-import { registerService } from "./service.js";
+import { startWorker } from "./worker.js";
+import { addPairs, listPairs, removePairs } from "./desired-pairs.js";
 import { clusterStatus } from "./status.js";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
@@ -141,15 +142,6 @@ async function withNats<T>(flags: Flags, name: string, fn: (nc: NatsConnection, 
   }
 }
 
-async function addPairs(js: JetStreamClient, pairs: string[]): Promise<void> {
-  const kv = await openBuckets(js);
-  for (const p of pairs) {
-    const e = await kv.pairs.get(pairToToken(p));
-    if (e && e.operation === "PUT") continue;
-    await kv.pairs.put(pairToToken(p), JSON.stringify({ pair: p, addedAt: Date.now() }));
-  }
-}
-
 function defaultReplayFiles(): string[] {
   const dir = join(ROOT, "data", "trades");
   if (!existsSync(dir)) return [];
@@ -179,15 +171,8 @@ function onSignals(fn: () => Promise<void>): void {
   process.on("SIGTERM", handler);
 }
 
-async function startWorker(nc: NatsConnection, config: Config, log: Logger, id: string, stages: ActorDef[]) {
-  const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
-  await bootstrap(js, jsm, config.storage);
-  const sup = new Supervisor({ id, stages, config, nc, js, log, ignoreLeases: process.env.TICKFLOW_UNSAFE_SPLIT_BRAIN === "1" });
-  await sup.start();
-  const svc = await registerService(nc, () => ({ member: sup.memberInfo(), actors: sup.status() }));
-  return { sup, svc, js, jsm };
-}
+/** Test hook: act as if partitioned from every other member and take no leases (see Supervisor). */
+const unsafeSplitBrain = () => process.env.TICKFLOW_UNSAFE_SPLIT_BRAIN === "1";
 
 // --- commands -------------------------------------------------------------------------------
 
@@ -227,13 +212,13 @@ async function cmdUp(flags: Flags): Promise<void> {
     sourceNote = `live Kraken (${config.kraken.wsUrl})`;
   }
   const nc = await connectNats(natsUrl, "tickflow-up");
-  const { sup, svc, js } = await startWorker(nc, config, log, `up-${hostname()}`, stageDefs(ALL_STAGES, tradesOpts));
+  const worker = await startWorker({ nc, config, log, id: `up-${hostname()}`, stages: stageDefs(ALL_STAGES, tradesOpts), ignoreLeases: unsafeSplitBrain() });
+  const { sup, js } = worker;
   await addPairs(js, pairs);
   process.stderr.write(`tickflow up: NATS ${natsUrl} · pairs ${pairs.join(", ")} · source ${sourceNote}\n`);
 
   const shutdown = async () => {
-    await sup.stop();
-    await svc.stop().catch(() => {});
+    await worker.stop();
     await nc.drain().catch(() => {});
     await replay?.close();
     await server?.stop();
@@ -284,11 +269,10 @@ async function cmdRun(flags: Flags): Promise<void> {
   const url = resolveNatsUrl(flags.nats as string | undefined, config.natsUrl, config.dataDir);
   const id = (flags.id as string | undefined) ?? Supervisor.defaultId();
   const nc = await connectNats(url, `tickflow-${id}`);
-  const { sup, svc } = await startWorker(nc, config, log, id, stageDefs(names));
+  const worker = await startWorker({ nc, config, log, id, stages: stageDefs(names), ignoreLeases: unsafeSplitBrain() });
   process.stderr.write(`tickflow run: member ${id} · stages ${names.join(",")} · NATS ${url}\n`);
   onSignals(async () => {
-    await sup.stop();
-    await svc.stop().catch(() => {});
+    await worker.stop();
     await nc.drain().catch(() => {});
   });
   await new Promise(() => {});
@@ -327,7 +311,6 @@ async function cmdTail(args: string[], flags: Flags): Promise<void> {
     let printed = 0;
     if (total === 0 && !flags.follow) return;
     const iter = await consumer.consume({ max_messages: 1000 });
-    const replacer = (_k: string, v: unknown) => (v instanceof Uint8Array ? { $bytes: Buffer.from(v).toString("base64") } : v);
     for await (const m of iter) {
       if (skip > 0) skip--;
       else if (printed < limit) {
@@ -338,7 +321,7 @@ async function cmdTail(args: string[], flags: Flags): Promise<void> {
           data = { undecodable: (err as Error).message };
         }
         const line = flags.meta ? { subject: m.subject, seq: m.seq, time: new Date(m.info.timestampNanos / 1e6).toISOString(), data } : data;
-        process.stdout.write(JSON.stringify(line, replacer) + "\n");
+        process.stdout.write(JSON.stringify(line, jsonReplacer) + "\n");
         printed++;
       }
       if ((!flags.follow && m.info.pending === 0) || (flags.all && printed >= limit && !flags.follow)) break;
@@ -378,7 +361,6 @@ async function cmdPairs(args: string[], flags: Flags): Promise<void> {
   await withNats(flags, "tickflow-pairs", async (nc, config) => {
     const js = jetstream(nc);
     await bootstrap(js, await jetstreamManager(nc), config.storage);
-    const kv = await openBuckets(js);
     if (sub === "add") {
       if (rest.length === 0) usage("pairs add needs at least one pair, e.g. pairs add BTC/USD");
       const pairs = rest.flatMap((p) => p.split(",")).filter(Boolean).map(normalizePair);
@@ -387,13 +369,10 @@ async function cmdPairs(args: string[], flags: Flags): Promise<void> {
     } else if (sub === "rm") {
       if (rest.length === 0) usage("pairs rm needs at least one pair");
       const pairs = rest.flatMap((p) => p.split(",")).filter(Boolean).map(normalizePair);
-      for (const p of pairs) await kv.pairs.delete(pairToToken(p));
+      await removePairs(js, pairs);
       process.stdout.write(`removed: ${pairs.join(", ")}\n`);
     } else if (sub === "ls" || sub === undefined) {
-      for await (const k of await kv.pairs.keys()) {
-        const e = await kv.pairs.get(k);
-        if (e && e.operation === "PUT") process.stdout.write(`${normalizePair(k)}\n`);
-      }
+      for (const p of await listPairs(js)) process.stdout.write(`${p}\n`);
     } else usage(`unknown pairs subcommand "${sub}" (add, rm, ls)`);
   });
 }
@@ -438,12 +417,15 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  () => process.exit(0),
-  (err) => {
-    const e = err as Error & { code?: string };
-    process.stderr.write(`tickflow: ${e.message}\n`);
-    if (process.env.TICKFLOW_DEBUG) process.stderr.write(`${e.stack}\n`);
-    process.exit(e.code === ErrorCode.BadArgs ? 2 : 1);
-  },
-);
+/** The process entry (bin/tickflow.js): runs a command and exits with 0, 1 (failure) or 2 (bad arguments). */
+export function run(argv: string[]): void {
+  main(argv).then(
+    () => process.exit(0),
+    (err) => {
+      const e = err as Error & { code?: string };
+      process.stderr.write(`tickflow: ${e.message}\n`);
+      if (process.env.TICKFLOW_DEBUG) process.stderr.write(`${e.stack}\n`);
+      process.exit(e.code === ErrorCode.BadArgs ? 2 : 1);
+    },
+  );
+}

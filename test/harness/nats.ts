@@ -24,8 +24,8 @@ export async function cleanup(env: Env): Promise<void> {
   await env.server.stop();
 }
 
-/** Polls `fn` until it returns a truthy value (returned) or `ms` pass (throws with `what`). */
-export async function check<T>(fn: () => Promise<T> | T, ms: number, what = "condition"): Promise<NonNullable<T>> {
+/** Polls `fn` every `everyMs` until it returns a truthy value (returned) or `ms` pass (throws with `what`). */
+export async function check<T>(fn: () => Promise<T> | T, ms: number, what = "condition", everyMs = 50): Promise<NonNullable<T>> {
   const until = Date.now() + ms;
   let last: unknown;
   for (;;) {
@@ -36,7 +36,7 @@ export async function check<T>(fn: () => Promise<T> | T, ms: number, what = "con
       last = err;
     }
     if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 

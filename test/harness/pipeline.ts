@@ -4,7 +4,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import pino from "pino";
 import { encode, publishHeaders } from "../../protocol/codec.js";
 import { pairToToken } from "../../protocol/pairs.js";
-import { openBuckets } from "../../protocol/streams.js";
+import { addPairs } from "../../supervisor/desired-pairs.js";
 import { subjects } from "../../protocol/subjects.js";
 import type { ActorDef } from "../../supervisor/actor.js";
 import { loadConfig, type Config } from "../../supervisor/config.js";
@@ -38,8 +38,7 @@ export async function publishEos(js: JetStreamClient, pair: string, last: RawTra
 }
 
 export async function addPair(js: JetStreamClient, pair: string): Promise<void> {
-  const kv = await openBuckets(js);
-  await kv.pairs.put(pairToToken(pair), JSON.stringify({ pair, addedAt: Date.now() }));
+  await addPairs(js, [pair]);
 }
 
 export async function startSupervisor(env: Env, id: string, stages: ActorDef[], config = testConfig()): Promise<Supervisor> {

@@ -113,6 +113,28 @@ async function startScenario(labels: Record<keyof typeof SOURCES, string>, speed
   return { data, replay };
 }
 
+/** Every scenario ends the same way: end the replay, then candles exact and every actor on a live worker. */
+async function finishAndCheck(replay: KrakenReplayServer, data: Record<string, RawTrade[]>, live: string[]): Promise<void> {
+  await endOfInput(replay, data);
+  await assertCandlesExact(data);
+  await assertOwnedByLive(Object.keys(data), live);
+}
+
+/** The owner of `key` once `pair` is mid-stream (two 1m candles out). */
+async function ownerMidStream(key: string, pair: string): Promise<string> {
+  const owner = await check(() => leaseOwner(key), 30_000, `an owner for ${key}`);
+  await check(async () => (await candleCount(pair)) >= 2, 60_000, `two ${pair} candles (mid-stream)`);
+  return owner;
+}
+
+/** Waits until a member other than `previous` holds `key`. */
+async function nextOwner(key: string, previous: string, ms: number): Promise<string> {
+  return check(async () => {
+    const o = await leaseOwner(key);
+    return o && o !== previous ? o : null;
+  }, ms, `a new owner of ${key} after ${previous}`);
+}
+
 async function stopAll(ps: Proc[]) {
   await Promise.all(ps.map((p) => p.kill("SIGTERM")));
 }
@@ -122,20 +144,14 @@ test("scale-out - kill -9 of the worker owning a pair's candles mid-stream: anot
   const ws = ["k1", "k2", "k3"].map((id) => ({ id, p: worker(id, replay) }));
   try {
     const key = "candles.KA-USDT";
-    const victim = await check(() => leaseOwner(key), 30_000, `an owner for ${key}`);
-    await check(async () => (await candleCount("KA/USDT")) >= 2, 60_000, "two KA/USDT candles (mid-stream)");
+    const victim = await ownerMidStream(key, "KA/USDT");
     const killedAt = Date.now();
     await ws.find((w) => w.id === victim)!.p.kill("SIGKILL");
-    const next = await check(async () => {
-      const o = await leaseOwner(key);
-      return o && o !== victim ? o : null;
-    }, TTL_MS + 15_000, `a new owner of ${key} after the kill`);
+    const next = await nextOwner(key, victim, TTL_MS + 15_000);
     const failoverMs = Date.now() - killedAt;
     assert.notEqual(next, victim);
     const live = ws.map((w) => w.id).filter((id) => id !== victim);
-    await endOfInput(replay, data);
-    await assertCandlesExact(data);
-    await assertOwnedByLive(Object.keys(data), live);
+    await finishAndCheck(replay, data, live);
     process.stderr.write(`# failover of ${key}: ${failoverMs} ms (lease TTL ${TTL_MS} ms)\n`);
   } finally {
     await stopAll(ws.map((w) => w.p));
@@ -148,18 +164,12 @@ test("scale-out - SIGTERM hands a worker's actors over (checkpoint, release) and
   const ws = ["t1", "t2", "t3"].map((id) => ({ id, p: worker(id, replay) }));
   try {
     const key = "candles.TA-USDT";
-    const victim = await check(() => leaseOwner(key), 30_000, `an owner for ${key}`);
-    await check(async () => (await candleCount("TA/USDT")) >= 2, 60_000, "two TA/USDT candles");
+    const victim = await ownerMidStream(key, "TA/USDT");
     const r = await ws.find((w) => w.id === victim)!.p.kill("SIGTERM");
     assert.equal(r.code, 0, "graceful exit");
     // A released lease is deleted, so the next owner does not wait for a TTL.
-    await check(async () => {
-      const o = await leaseOwner(key);
-      return o && o !== victim;
-    }, 30_000, "the next owner");
-    await endOfInput(replay, data);
-    await assertCandlesExact(data);
-    await assertOwnedByLive(Object.keys(data), ws.map((w) => w.id).filter((id) => id !== victim));
+    await nextOwner(key, victim, 30_000);
+    await finishAndCheck(replay, data, ws.map((w) => w.id).filter((id) => id !== victim));
   } finally {
     await stopAll(ws.map((w) => w.p));
     await replay.close();
@@ -180,13 +190,10 @@ test("scale-out - a fourth worker joining mid-stream takes its share without a g
   const ws = three.map((id) => ({ id, p: worker(id, replay) }));
   try {
     const key = `candles.${pairToToken(moved)}`;
-    const before = await check(() => leaseOwner(key), 30_000, `an owner for ${key}`);
-    await check(async () => (await candleCount(moved)) >= 2, 60_000, "two candles");
+    const before = await ownerMidStream(key, moved);
     ws.push({ id: "j4", p: worker("j4", replay) });
     await check(async () => (await leaseOwner(key)) === "j4", 30_000, `${key} moves from ${before} to j4`);
-    await endOfInput(replay, data);
-    await assertCandlesExact(data);
-    await assertOwnedByLive(Object.keys(data), ws.map((w) => w.id));
+    await finishAndCheck(replay, data, ws.map((w) => w.id));
   } finally {
     await stopAll(ws.map((w) => w.p));
     await replay.close();
@@ -200,9 +207,7 @@ test("scale-out - a nats-server restart (same store) mid-stream: workers reconne
     await check(async () => (await candleCount("RA/USDT")) >= 2, 60_000, "two RA/USDT candles");
     await server.restart("SIGTERM");
     await check(async () => (await candleCount("RA/USDT")) >= 5, 60_000, "candles flow again after the restart");
-    await endOfInput(replay, data);
-    await assertCandlesExact(data);
-    await assertOwnedByLive(Object.keys(data), ws.map((w) => w.id));
+    await finishAndCheck(replay, data, ws.map((w) => w.id));
   } finally {
     await stopAll(ws.map((w) => w.p));
     await replay.close();
