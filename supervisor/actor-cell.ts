@@ -7,7 +7,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { createHash } from "node:crypto";
-import { decode, encode } from "../protocol/codec.js";
+import { decode, encode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
 import { BadInputError, ErrorCode, TickflowError } from "../protocol/errors.js";
 import { SCHEMA_VERSION, type DeadLetter } from "../protocol/messages.js";
 import { pairToToken } from "../protocol/pairs.js";
@@ -92,6 +92,7 @@ export class ActorCell {
   private abort: AbortController | null = null;
   private done: Promise<void> | null = null;
   private checkpointNow: (() => Promise<void>) | null = null;
+  private live: (() => void) | null = null;
 
   constructor(private readonly d: CellDeps) {
     this.key = actorKey(d.def.stage, d.pair);
@@ -102,6 +103,7 @@ export class ActorCell {
   }
 
   status(): ActorStatus {
+    this.live?.();
     return { ...this.st, detail: { ...this.st.detail } };
   }
 
@@ -203,6 +205,12 @@ export class ActorCell {
       return cpChain;
     };
     this.checkpointNow = () => checkpoint();
+    // Counters and the actor's own summary are read when status is asked for, not per message.
+    this.live = () => {
+      this.st.published = publisher.published;
+      this.st.duplicates = publisher.duplicates;
+      if (def.describe) this.st.detail = def.describe(state);
+    };
 
     const { stream, filter } = def.input(pair);
     const consumer = await js.consumers.get(stream, { filter_subjects: filter, opt_start_seq: applied + 1 });
@@ -227,11 +235,9 @@ export class ActorCell {
     try {
       for await (const m of iter) {
         if (this.stopping) break;
-        const headers: Record<string, string> = {};
-        if (m.headers) for (const [k, v] of m.headers) headers[k] = v[0];
         try {
-          const data = decode(m.data, headers["Content-Type"] ?? null);
-          const input: InputMsg = { subject: m.subject, seq: m.seq, data, headers, raw: m.data };
+          const data = decode(m.data, m.headers?.get(HDR_CONTENT_TYPE) || null);
+          const input: InputMsg = { subject: m.subject, seq: m.seq, data, header: (n) => m.headers?.get(n) || undefined, raw: m.data };
           def.receive(state, input, emit);
         } catch (err) {
           if (!(err instanceof BadInputError) && !(err instanceof TickflowError && err.code === ErrorCode.BadCodec)) throw err;
@@ -247,9 +253,6 @@ export class ActorCell {
         this.st.lastInputAt = Date.now();
         this.st.lag = m.info.pending;
         this.st.processed++;
-        this.st.published = publisher.published;
-        this.st.duplicates = publisher.duplicates;
-        if (def.describe) this.st.detail = def.describe(state);
         if (++sinceCp >= config.checkpoint.everyMessages || this.st.lastInputAt - lastCp >= config.checkpoint.intervalMs) await checkpoint();
       }
       if (cpError) throw cpError;
@@ -257,6 +260,8 @@ export class ActorCell {
       else await cpChain;
     } finally {
       clearInterval(idle);
+      this.live?.();
+      this.live = null;
       this.checkpointNow = null;
       iter.stop();
       this.iter = null;

@@ -17,7 +17,7 @@ export type Output = {
 export type Emit = (out: Output) => void;
 
 /** A stream input as the actor sees it: already decoded; `seq` is the stream sequence. */
-export type InputMsg = { subject: string; seq: number; data: unknown; headers: Record<string, string>; raw: Uint8Array };
+export type InputMsg = { subject: string; seq: number; data: unknown; header(name: string): string | undefined; raw: Uint8Array };
 
 /**
  * An actor that consumes one stream filter for its pair, in order, with state checkpointed
