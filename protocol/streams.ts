@@ -7,7 +7,7 @@ import {
 import { Kvm, type KV } from "@nats-io/kv";
 import { nanos } from "@nats-io/transport-node";
 
-export type StreamName = "TRADES" | "CANDLES" | "INDICATORS" | "DLQ";
+export type StreamName = "TRADES" | "CANDLES" | "INDICATORS" | "NEWS" | "SENTIMENT" | "PREDICTIONS" | "DLQ";
 
 export type StreamLimits = {
   /** 0 = unlimited. */
@@ -31,6 +31,12 @@ export const STREAM_SUBJECTS: Record<StreamName, string[]> = {
   TRADES: ["md.trades.>"],
   CANDLES: ["md.candles.>"],
   INDICATORS: ["md.indicators.>"],
+  /** Raw news items per source (`news.raw.<source>`). */
+  NEWS: ["news.raw.>"],
+  /** Scored items (`news.scored`) and the per-pair sentiment signal (`md.sentiment.<pair>`). */
+  SENTIMENT: ["news.scored", "md.sentiment.>"],
+  /** Predictions and their outcomes per horizon and pair. */
+  PREDICTIONS: ["ml.predictions.>", "ml.outcomes.>"],
   DLQ: ["dlq.>"],
 };
 
@@ -40,6 +46,9 @@ export const DEFAULT_STORAGE: StorageSettings = {
     TRADES: { maxAgeMs: 7 * 86_400_000, maxBytes: -1, duplicateWindowMs: 2 * 60_000 },
     CANDLES: { maxAgeMs: 0, maxBytes: -1, duplicateWindowMs: 60 * 60_000 },
     INDICATORS: { maxAgeMs: 0, maxBytes: -1, duplicateWindowMs: 60 * 60_000 },
+    NEWS: { maxAgeMs: 0, maxBytes: -1, duplicateWindowMs: 24 * 60 * 60_000 },
+    SENTIMENT: { maxAgeMs: 0, maxBytes: -1, duplicateWindowMs: 60 * 60_000 },
+    PREDICTIONS: { maxAgeMs: 0, maxBytes: -1, duplicateWindowMs: 60 * 60_000 },
     DLQ: { maxAgeMs: 30 * 86_400_000, maxBytes: -1, duplicateWindowMs: 10 * 60_000 },
   },
 };
@@ -53,9 +62,14 @@ export const BUCKETS = {
   leases: "tf_leases",
   /** Actor checkpoints: state + last applied input sequence. */
   state: "tf_state",
-  /** Latest candle / indicators per pair, for the gateway. */
+  /** Latest candle / indicators / prediction / sentiment per pair, for the gateway. */
   latest: "tf_latest",
+  /** Model registry records (per pair and horizon: runs, versions, champion alias). */
+  models: "tf_models",
 } as const;
+
+/** Object store holding model artifacts (ONNX). */
+export const ARTIFACTS_BUCKET = "tf_artifacts";
 
 export function streamConfig(name: StreamName, s: StorageSettings): Partial<StreamConfig> & { name: string } {
   const l = s.streams[name];

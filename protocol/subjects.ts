@@ -11,7 +11,24 @@ export const subjects = {
   indicators: (tf: string, pair: string) => `md.indicators.${tf}.${pairToToken(pair)}`,
   indicatorsAllTf: (pair: string) => `md.indicators.*.${pairToToken(pair)}`,
   dlq: (stage: string, pair: string) => `dlq.${stage}.${pairToToken(pair)}`,
+  /** Raw news of one source (`cryptopanic`, `cryptocompare`, `rss-<name>`, `replay`). */
+  newsRaw: (source: string) => `news.raw.${sourceToken(source)}`,
+  newsScored: () => "news.scored",
+  sentiment: (pair: string) => `md.sentiment.${pairToToken(pair)}`,
+  /** `<h>` is a horizon label such as `5m`. */
+  predictions: (h: string, pair: string) => `ml.predictions.${h}.${pairToToken(pair)}`,
+  outcomes: (h: string, pair: string) => `ml.outcomes.${h}.${pairToToken(pair)}`,
 } as const;
+
+const SOURCE_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** A news source name as a subject token: lower case letters, digits, `-` and `_`. */
+export function sourceToken(source: string): string {
+  if (!SOURCE_RE.test(source)) {
+    throw new TickflowError(ErrorCode.BadSubject, `news source "${source}" must be lower-case letters, digits, "-" or "_" (at most 64)`);
+  }
+  return source;
+}
 
 export type ParsedSubject =
   | { kind: "trades"; pair: string }
