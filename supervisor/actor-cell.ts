@@ -1,4 +1,4 @@
-// One running actor (stage, pair) in this process: restores its checkpoint, consumes its input in
+// One running actor (stage, key) in this process: restores its checkpoint, consumes its input in
 // order from the next sequence, publishes outputs, checkpoints, and is restarted with backoff when
 // it crashes, until the restart budget is spent and it is marked failed.
 import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
@@ -10,9 +10,10 @@ import { createHash } from "node:crypto";
 import { decode, encode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
 import { BadInputError, ErrorCode, TickflowError } from "../protocol/errors.js";
 import { SCHEMA_VERSION, type DeadLetter } from "../protocol/messages.js";
-import { pairToToken } from "../protocol/pairs.js";
+import { isPair } from "../protocol/pairs.js";
 import { subjects } from "../protocol/subjects.js";
 import type { ActorDef, InputMsg, Output, SourceActorDef, SourceContext, StreamActorDef } from "./actor.js";
+import { actorKey, keyToken } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { Publisher } from "./publisher.js";
 import { recordFault } from "./supervision.js";
@@ -21,7 +22,12 @@ export type ActorState = "starting" | "running" | "restarting" | "failed" | "sto
 
 export type ActorStatus = {
   stage: string;
-  pair: string;
+  /** The actor's key: its pair (`BTC/USD`), a plain key (`cryptopanic`), or "pool" for a pool worker. */
+  key: string;
+  /** Set for actors keyed by pair (the default). */
+  pair?: string;
+  /** What runs: a stream actor, a source, or a pool worker (absent: stream or source). */
+  kind?: "stream" | "source" | "pool";
   state: ActorState;
   owner: string;
   /** Stream sequence of the last input applied (stream actors). */
@@ -45,7 +51,8 @@ type Checkpoint = { v: number; seq: number; state: unknown; at: number };
 
 export type CellDeps = {
   def: ActorDef;
-  pair: string;
+  /** The pair, or a plain key (see ActorDef.keys). */
+  key: string;
   owner: string;
   config: Config;
   nc: NatsConnection;
@@ -56,16 +63,16 @@ export type CellDeps = {
   onFailed(reason: string): void;
 };
 
-export function actorKey(stage: string, pair: string): string {
-  return `${stage}.${pairToToken(pair)}`;
-}
+export { actorKey };
 
-export function deadLetterOutput(stage: string, pair: string, reason: string, subject: string, seq: number | null, raw: Uint8Array): Output {
-  const token = pairToToken(pair);
+/** The dead letter of an actor keyed by `key` (a pair or a plain key), on `dlq.<stage>.<key>`. */
+export function deadLetterOutput(stage: string, key: string, reason: string, subject: string, seq: number | null, raw: Uint8Array): Output {
+  const token = keyToken(key);
   // Sequence when there is one; otherwise a digest of the bytes, so the same bad frame seen twice is one dead letter.
   const id = seq !== null ? String(seq) : createHash("sha1").update(raw).digest("hex").slice(0, 16);
-  const dl: DeadLetter = { v: SCHEMA_VERSION, stage, pair, reason, subject, seq, ts_ms: Date.now(), payload: raw };
-  return { subject: subjects.dlq(stage, pair), msgId: `dlq:${stage}:${token}:${id}`, data: dl };
+  const dl: DeadLetter = { v: SCHEMA_VERSION, stage, pair: key, reason, subject, seq, ts_ms: Date.now(), payload: raw };
+  if (!isPair(key)) dl.key = key;
+  return { subject: subjects.dlq(stage, key), msgId: `dlq:${stage}:${token}:${id}`, data: dl };
 }
 
 /**
@@ -95,9 +102,9 @@ export class ActorCell {
   private live: (() => void) | null = null;
 
   constructor(private readonly d: CellDeps) {
-    this.key = actorKey(d.def.stage, d.pair);
+    this.key = actorKey(d.def.stage, d.key);
     this.st = {
-      stage: d.def.stage, pair: d.pair, state: "starting", owner: d.owner, lastSeq: 0, lastInputTs: null, lastInputAt: null,
+      stage: d.def.stage, key: d.key, ...(isPair(d.key) ? { pair: d.key } : {}), kind: d.def.kind, state: "starting", owner: d.owner, lastSeq: 0, lastInputTs: null, lastInputAt: null,
       lag: null, processed: 0, published: 0, duplicates: 0, deadLetters: 0, restarts: 0, lastError: null, detail: {},
     };
   }
@@ -168,7 +175,7 @@ export class ActorCell {
   }
 
   private async runStream(def: StreamActorDef<unknown>): Promise<void> {
-    const { js, stateKv, config, pair } = this.d;
+    const { js, stateKv, config, key } = this.d;
     const codec = config.codec;
     const entry = await stateKv.get(this.key);
     let revision = entry?.revision ?? 0;
@@ -179,7 +186,7 @@ export class ActorCell {
       state = cp.state;
       applied = cp.seq;
     } else {
-      state = def.init(pair, config);
+      state = def.init(key, config);
     }
     this.st.lastSeq = applied;
     const pubNc = await publishConnection(this.d.nc, this.key);
@@ -212,7 +219,7 @@ export class ActorCell {
       if (def.describe) this.st.detail = def.describe(state);
     };
 
-    const { stream, filter } = def.input(pair);
+    const { stream, filter } = def.input(key);
     const consumer = await js.consumers.get(stream, { filter_subjects: filter, opt_start_seq: applied + 1 });
     const iter = await consumer.consume({ max_messages: 1024, expires: 5000 });
     this.iter = iter;
@@ -237,12 +244,12 @@ export class ActorCell {
         if (this.stopping) break;
         try {
           const data = decode(m.data, m.headers?.get(HDR_CONTENT_TYPE) || null);
-          const input: InputMsg = { subject: m.subject, seq: m.seq, data, header: (n) => m.headers?.get(n) || undefined, raw: m.data };
+          const input: InputMsg = { input: "main", subject: m.subject, seq: m.seq, data, header: (n) => m.headers?.get(n) || undefined, raw: m.data };
           def.receive(state, input, emit);
         } catch (err) {
           if (!(err instanceof BadInputError) && !(err instanceof TickflowError && err.code === ErrorCode.BadCodec)) throw err;
           outs.length = 0;
-          outs.push(deadLetterOutput(def.stage, pair, (err as Error).message, m.subject, m.seq, m.data));
+          outs.push(deadLetterOutput(def.stage, key, (err as Error).message, m.subject, m.seq, m.data));
           this.st.deadLetters++;
         }
         for (const o of outs) await publisher.publish(o);
@@ -274,7 +281,11 @@ export class ActorCell {
   private failCheckpoint: (err: Error) => void = () => {};
 
   private async runSource(def: SourceActorDef): Promise<void> {
-    const { js, nc, config, pair, log } = this.d;
+    const { js, nc, config, key, log, stateKv } = this.d;
+    // Read once at start: the revision this run's saves must follow (fencing, see saveCheckpoint).
+    const entry = await stateKv.get(this.key);
+    let revision = entry?.revision ?? 0;
+    let saved: unknown = entry && entry.operation === "PUT" && entry.length > 0 ? (decode(entry.value) as Checkpoint).state : undefined;
     const pubNc = await publishConnection(nc, this.key);
     const publisher = new Publisher(jetstream(pubNc), config.codec);
     const abort = new AbortController();
@@ -289,8 +300,9 @@ export class ActorCell {
       // A source has no input stream: its position is the last sequence it wrote.
       for (const [stream, seq] of publisher.lastSeq) if (stream !== "DLQ" && seq > this.st.lastSeq) this.st.lastSeq = seq;
     };
+    let saving: Promise<void> = Promise.resolve();
     const ctx: SourceContext = {
-      pair, config, nc, js, signal: abort.signal,
+      key, ...(isPair(key) ? { pair: key } : {}), config, nc, js, signal: abort.signal,
       log: log.child({ actor: this.key }),
       publish: async (o) => {
         await publisher.publish(o);
@@ -307,7 +319,7 @@ export class ActorCell {
       deadLetter: (reason, raw, subject) => {
         const bytes = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
         this.st.deadLetters++;
-        publisher.publish(deadLetterOutput(def.stage, pair, reason, subject ?? `source.${def.stage}`, null, bytes)).catch((err) => ctx.crash(err));
+        publisher.publish(deadLetterOutput(def.stage, key, reason, subject ?? `source.${def.stage}`, null, bytes)).catch((err) => ctx.crash(err));
       },
       progress: (p) => {
         if (p.lastInputTs !== undefined) this.st.lastInputTs = p.lastInputTs;
@@ -319,6 +331,25 @@ export class ActorCell {
       crash: (err) => {
         abort.abort();
         crashWith(err);
+      },
+      loadCheckpoint: async <T>() => saved as T | undefined,
+      saveCheckpoint: (state) => {
+        // Saves run one after another, so revisions follow each other.
+        const bytes = encode({ v: 1, seq: this.st.lastSeq, state, at: Date.now() } satisfies Checkpoint, config.codec);
+        saving = saving.catch(() => {}).then(async () => {
+          if (this.hard) throw new TickflowError(ErrorCode.LeaseLost, `${this.key}: lease lost; checkpoint not saved`);
+          await publisher.flush();
+          sync();
+          try {
+            revision = revision === 0 ? await stateKv.create(this.key, bytes) : await stateKv.update(this.key, bytes, revision);
+          } catch (err) {
+            const e = new TickflowError(ErrorCode.LeaseLost, `${this.key}: checkpoint refused, another owner saved since this one started (${(err as Error).message})`, { cause: err });
+            ctx.crash(e);
+            throw e;
+          }
+          saved = state;
+        });
+        return saving;
       },
     };
     pubNc.closed().then(() => {

@@ -338,9 +338,9 @@ async function cmdStatus(flags: Flags): Promise<void> {
       return;
     }
     const now = Date.now();
-    const rows = [["STAGE", "PAIR", "STATE", "OWNER", "LAST SEQ", "LAST INPUT", "LAG", "RESTARTS", "DLQ"]];
+    const rows = [["STAGE", "KEY", "STATE", "OWNER", "LAST SEQ", "LAST INPUT", "LAG", "RESTARTS", "DLQ"]];
     for (const a of s.actors) {
-      rows.push([a.stage, a.pair, a.state, a.owner ?? "-", String(a.lastSeq), a.lastInputAt ? `${((now - a.lastInputAt) / 1000).toFixed(1)}s ago` : "-",
+      rows.push([a.stage, a.key, a.state, a.owner ?? "-", String(a.lastSeq), a.lastInputAt ? `${((now - a.lastInputAt) / 1000).toFixed(1)}s ago` : "-",
         a.lag === null ? "-" : String(a.lag), String(a.restarts), String(a.deadLetters)]);
     }
     const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

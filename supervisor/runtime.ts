@@ -1,5 +1,5 @@
 // The per-process supervisor: watches the desired pairs, the live members and the leases, computes
-// the owner of every (stage, pair) by rendezvous hashing, takes and renews leases with KV
+// the owner of every (stage, key) by rendezvous hashing (keys: the desired pairs, or a stage's own list), takes and renews leases with KV
 // compare-and-set, and runs an ActorCell for each lease it holds. One process or many, the code is
 // the same: `tickflow up` is simply a single member that wins every key.
 import type { JetStreamClient } from "@nats-io/jetstream";
@@ -8,10 +8,11 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { hostname } from "node:os";
 import { nanoid } from "nanoid";
-import { normalizePair, tokenToPair } from "../protocol/pairs.js";
+import { isPair, normalizePair, tokenToPair } from "../protocol/pairs.js";
 import { openBuckets } from "../protocol/streams.js";
 import type { ActorDef } from "./actor.js";
-import { ActorCell, actorKey, type ActorStatus } from "./actor-cell.js";
+import { ActorCell, type ActorStatus } from "./actor-cell.js";
+import { actorKey, checkKeys } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { holderDeadline, leaseExpired } from "./lease-math.js";
 import { rendezvousOwner } from "./placement.js";
@@ -57,6 +58,7 @@ export class Supervisor {
   private readonly cells = new Map<string, ActorCell>();
   private readonly held = new Map<string, { revision: number; lastOk: number }>();
   private readonly failedStatus = new Map<string, ActorStatus>();
+  private readonly staticKeys = new Map<string, string[]>();
   private readonly releasing = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly watchers: { stop(): void }[] = [];
@@ -76,6 +78,8 @@ export class Supervisor {
 
   async start(): Promise<void> {
     const { js, config } = this.o;
+    // Keys computed from config are checked before anything runs: a bad one stops the process with its name.
+    for (const def of this.o.stages) this.keysOf(def, []);
     this.kv = await openBuckets(js);
     await this.checkIdFree();
     await this.heartbeat();
@@ -120,8 +124,9 @@ export class Supervisor {
     return out;
   }
 
-  cell(stage: string, pair: string): ActorCell | undefined {
-    return this.cells.get(actorKey(stage, pair));
+  /** The running cell of `(stage, key)`; `key` is a pair or a plain key. */
+  cell(stage: string, key: string): ActorCell | undefined {
+    return this.cells.get(actorKey(stage, key));
   }
 
   memberInfo(): MemberValue {
@@ -225,18 +230,26 @@ export class Supervisor {
     }
   }
 
+  /** The keys of a stage: computed from config when the stage says so (once), else the desired pairs. */
+  private keysOf(def: ActorDef, pairs: string[]): string[] {
+    if (!def.keys) return pairs;
+    let keys = this.staticKeys.get(def.stage);
+    if (!keys) this.staticKeys.set(def.stage, (keys = checkKeys(def.stage, def.keys(this.o.config))));
+    return keys;
+  }
+
   private async reconcileOnce(): Promise<void> {
     const pairs = this.desiredPairs();
     const wanted = new Set<string>();
     for (const def of this.o.stages) {
       const members = this.liveMembers(def.stage);
-      for (const pair of pairs) {
-        const key = actorKey(def.stage, pair);
+      for (const k of this.keysOf(def, pairs)) {
+        const key = actorKey(def.stage, k);
         wanted.add(key);
         const mine = rendezvousOwner(key, members) === this.id;
         const running = this.cells.has(key);
         if (running && !mine) await this.release(key);
-        else if (!running && mine) await this.acquire(def, pair, key);
+        else if (!running && mine) await this.acquire(def, k, key);
       }
     }
     for (const key of [...this.cells.keys()]) if (!wanted.has(key)) await this.release(key);
@@ -246,7 +259,8 @@ export class Supervisor {
     return json.encode(JSON.stringify(v));
   }
 
-  private async acquire(def: ActorDef, pair: string, key: string): Promise<void> {
+  /** `actor` is the actor's own key (a pair or a plain key); `key` its lease key `<stage>.<token>`. */
+  private async acquire(def: ActorDef, actor: string, key: string): Promise<void> {
     if (this.releasing.has(key)) return;
     const now = Date.now();
     const obs = this.leases.get(key);
@@ -257,7 +271,7 @@ export class Supervisor {
       else if (!obs || obs.op !== "PUT" || !obs.value) revision = await this.kv.leases.create(key, value);
       else if (obs.value.failed) {
         // Keep the record of the process that ran it (restarts, last error) when it was us.
-        if (!this.failedStatus.has(key)) this.failedStatus.set(key, this.failedRecord(def.stage, pair, obs.value.failed.reason));
+        if (!this.failedStatus.has(key)) this.failedStatus.set(key, this.failedRecord(def.stage, actor, obs.value.failed.reason));
         return;
       } else if (obs.value.owner === this.id || obs.value.owner === null || leaseExpired(obs, now, this.o.config.lease.ttlMs)) {
         // Our own lease from before a restart, a released one, or one whose holder stopped renewing.
@@ -269,7 +283,7 @@ export class Supervisor {
     this.failedStatus.delete(key);
     this.held.set(key, { revision, lastOk: Date.now() });
     const cell = new ActorCell({
-      def, pair, owner: this.id, config: this.o.config, nc: this.o.nc, js: this.o.js, stateKv: this.kv.state,
+      def, key: actor, owner: this.id, config: this.o.config, nc: this.o.nc, js: this.o.js, stateKv: this.kv.state,
       log: this.o.log, onFailed: (reason) => this.markFailed(key, reason),
     });
     this.cells.set(key, cell);
@@ -277,9 +291,9 @@ export class Supervisor {
     cell.start();
   }
 
-  private failedRecord(stage: string, pair: string, reason: string): ActorStatus {
+  private failedRecord(stage: string, actor: string, reason: string): ActorStatus {
     return {
-      stage, pair, state: "failed", owner: this.id, lastSeq: 0, lastInputTs: null, lastInputAt: null, lag: null, processed: 0,
+      stage, key: actor, ...(isPair(actor) ? { pair: actor } : {}), state: "failed", owner: this.id, lastSeq: 0, lastInputTs: null, lastInputAt: null, lag: null, processed: 0,
       published: 0, duplicates: 0, deadLetters: 0, restarts: 0, lastError: reason, detail: {},
     };
   }

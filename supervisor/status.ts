@@ -4,9 +4,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { decode } from "../protocol/codec.js";
-import { normalizePair, pairToToken } from "../protocol/pairs.js";
+import { isPair, normalizePair } from "../protocol/pairs.js";
 import { openBuckets } from "../protocol/streams.js";
 import type { ActorStatus } from "./actor-cell.js";
+import { actorKey, isPlainKey } from "./actor-key.js";
 import type { LeaseValue, MemberValue } from "./runtime.js";
 import { SERVICE_NAME, type ProcessStatus } from "./service.js";
 
@@ -45,12 +46,27 @@ export async function clusterStatus(nc: NatsConnection, stages: string[], opts: 
   const actors = new Map<string, ClusterActor>();
   for (const r of replies) {
     for (const a of r.actors) {
-      const k = `${a.stage}.${pairToToken(a.pair)}`;
+      a.key ??= a.pair!; // a process from before keyed actors
+      // Pool workers of one stage run in every replica: one row per process.
+      const k = a.kind === "pool" ? `${a.stage}@${a.owner}` : actorKey(a.stage, a.key);
       const prev = actors.get(k);
       // A failed record of one process never hides the running actor of another.
       if (!prev || (prev.state !== "running" && a.state === "running")) actors.set(k, a);
     }
   }
+  const notRunning = async (stage: string, key: string): Promise<void> => {
+    const k = actorKey(stage, key);
+    if (actors.has(k)) return;
+    const lease = await kv.leases.get(k);
+    const lv = lease && lease.operation === "PUT" ? lease.json<LeaseValue>() : null;
+    const cp = await kv.state.get(k);
+    const seq = cp && cp.operation === "PUT" && cp.length > 0 ? (decode(cp.value) as { seq: number }).seq : 0;
+    actors.set(k, {
+      stage, key, ...(isPair(key) ? { pair: key } : {}), state: lv?.failed ? "failed" : "stopped", owner: lv?.owner ?? null, lastSeq: seq,
+      lastInputTs: null, lastInputAt: null, lag: null, processed: 0, published: 0, duplicates: 0, deadLetters: 0, restarts: 0,
+      lastError: lv?.failed?.reason ?? null, detail: {},
+    });
+  };
   for await (const token of await kv.pairs.keys()) {
     let pair: string;
     try {
@@ -58,20 +74,17 @@ export async function clusterStatus(nc: NatsConnection, stages: string[], opts: 
     } catch {
       continue;
     }
-    for (const stage of stages) {
-      const k = `${stage}.${token}`;
-      if (actors.has(k)) continue;
-      const lease = await kv.leases.get(k);
-      const lv = lease && lease.operation === "PUT" ? lease.json<LeaseValue>() : null;
-      const cp = await kv.state.get(k);
-      const seq = cp && cp.operation === "PUT" && cp.length > 0 ? (decode(cp.value) as { seq: number }).seq : 0;
-      actors.set(k, {
-        stage, pair, state: lv?.failed ? "failed" : "stopped", owner: lv?.owner ?? null, lastSeq: seq, lastInputTs: null,
-        lastInputAt: null, lag: null, processed: 0, published: 0, duplicates: 0, deadLetters: 0, restarts: 0,
-        lastError: lv?.failed?.reason ?? null, detail: {},
-      });
+    for (const stage of stages) await notRunning(stage, pair);
+  }
+  // Actors keyed otherwise (news sources) are not in tf_pairs: those that ever ran left a lease or a checkpoint.
+  for (const bucket of [kv.leases, kv.state]) {
+    for await (const k of await bucket.keys()) {
+      const dot = k.indexOf(".");
+      const stage = k.slice(0, dot);
+      const token = k.slice(dot + 1);
+      if (dot > 0 && stages.includes(stage) && isPlainKey(token)) await notRunning(stage, token);
     }
   }
-  const list = [...actors.values()].sort((a, b) => a.pair.localeCompare(b.pair) || stages.indexOf(a.stage) - stages.indexOf(b.stage));
+  const list = [...actors.values()].sort((a, b) => a.key.localeCompare(b.key) || stages.indexOf(a.stage) - stages.indexOf(b.stage));
   return { members, actors: list };
 }
