@@ -12,7 +12,7 @@ import { BadInputError, ErrorCode, TickflowError } from "../protocol/errors.js";
 import { SCHEMA_VERSION, type DeadLetter } from "../protocol/messages.js";
 import { isPair } from "../protocol/pairs.js";
 import { subjects } from "../protocol/subjects.js";
-import type { ActorDef, InputMsg, Output, SourceActorDef, SourceContext, StreamActorDef } from "./actor.js";
+import type { KeyedActorDef, InputMsg, Output, SourceActorDef, SourceContext, StreamActorDef } from "./actor.js";
 import { actorKey, keyToken } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { Publisher } from "./publisher.js";
@@ -50,7 +50,7 @@ export type ActorStatus = {
 type Checkpoint = { v: number; seq: number; state: unknown; at: number };
 
 export type CellDeps = {
-  def: ActorDef;
+  def: KeyedActorDef;
   /** The pair, or a plain key (see ActorDef.keys). */
   key: string;
   owner: string;

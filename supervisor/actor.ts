@@ -99,4 +99,48 @@ export type SourceActorDef = {
   run(ctx: SourceContext): Promise<void>;
 };
 
-export type ActorDef = StreamActorDef<any> | SourceActorDef;
+/** What a pool worker's `handle` gets besides the message. */
+export type PoolContext<R = unknown> = {
+  config: Config;
+  log: Logger;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  /** What `open` returned in this process (a loaded model, a client). */
+  resource: R;
+  /** Delivery attempt of this message: 1 the first time, more after a crash or an exception. */
+  attempt: number;
+  /** Outputs are published after `handle` resolves; the input is acked once all are stored. */
+  emit: Emit;
+  /** Aborted when the worker stops: a slow call should give up (the message is redelivered). */
+  signal: AbortSignal;
+};
+
+/**
+ * A stage of competing consumers (the news scorer): every replica of the stage runs workers that
+ * pull from ONE shared durable consumer on `input`, `concurrency` messages in flight per process.
+ * A message is acked only after its outputs are stored (outputs carry deterministic msg ids, so a
+ * redelivery republishes nothing new); an exception naks it with backoff (redelivery, maybe to
+ * another replica); past `maxDeliver` attempts, or at once for `BadInputError`, it goes to
+ * `dlq.<stage>.pool` with the reason and the original bytes and is acked. No order, no lease:
+ * workers compete, so any number may run; the stage is still in membership and status.
+ */
+export type PoolActorDef<R = unknown> = {
+  kind: "pool";
+  stage: string;
+  input(config: Config): { stream: string; filter: string };
+  /** In-flight messages per process; default config.pool.concurrency. */
+  concurrency?(config: Config): number;
+  /** Attempts before a failing message is dead-lettered; default config.pool.maxDeliver. */
+  maxDeliver?(config: Config): number;
+  /** Once per worker (re)start: load a model, open a client. */
+  open?(ctx: { config: Config; log: Logger; nc: NatsConnection; js: JetStreamClient }): Promise<R>;
+  close?(resource: R): Promise<void>;
+  handle(msg: InputMsg, ctx: PoolContext<R>): Promise<void>;
+  /** Small facts for `tickflow status`. */
+  describe?(resource: R): Record<string, unknown>;
+};
+
+/** Actors that hold a lease per key (one per key across the cluster). */
+export type KeyedActorDef = StreamActorDef<any> | SourceActorDef;
+
+export type ActorDef = KeyedActorDef | PoolActorDef<any>;

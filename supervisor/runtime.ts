@@ -10,12 +10,13 @@ import { hostname } from "node:os";
 import { nanoid } from "nanoid";
 import { isPair, normalizePair, tokenToPair } from "../protocol/pairs.js";
 import { openBuckets } from "../protocol/streams.js";
-import type { ActorDef } from "./actor.js";
+import type { ActorDef, KeyedActorDef } from "./actor.js";
 import { ActorCell, type ActorStatus } from "./actor-cell.js";
 import { actorKey, checkKeys } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { holderDeadline, leaseExpired } from "./lease-math.js";
 import { rendezvousOwner } from "./placement.js";
+import { PoolCell } from "./pool-cell.js";
 
 export type LeaseValue = { owner: string | null; since: number; failed?: { reason: string; at: number } };
 export type MemberValue = { id: string; instance: string; stages: string[]; host: string; pid: number; startedAt: number; beatAt: number };
@@ -59,6 +60,8 @@ export class Supervisor {
   private readonly held = new Map<string, { revision: number; lastOk: number }>();
   private readonly failedStatus = new Map<string, ActorStatus>();
   private readonly staticKeys = new Map<string, string[]>();
+  /** Pool stages: one set of competing workers per process, no lease (see pool-cell.ts). */
+  private readonly pools: PoolCell[] = [];
   private readonly releasing = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly watchers: { stop(): void }[] = [];
@@ -89,6 +92,12 @@ export class Supervisor {
     this.every(config.membership.heartbeatMs, () => this.heartbeat());
     this.every(config.lease.renewMs, () => this.renew());
     this.every(Math.min(500, config.lease.renewMs), () => this.reconcile());
+    for (const def of this.o.stages) {
+      if (def.kind !== "pool") continue;
+      const pool = new PoolCell({ def, owner: this.id, config, nc: this.o.nc, js, log: this.o.log });
+      this.pools.push(pool);
+      pool.start();
+    }
     this.o.log.info({ member: this.id, stages: this.o.stages.map((s) => s.stage) }, "supervisor started");
   }
 
@@ -98,7 +107,7 @@ export class Supervisor {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     for (const w of this.watchers) w.stop();
-    await Promise.all([...this.cells.keys()].map((k) => this.release(k)));
+    await Promise.all([...this.cells.keys()].map((k) => this.release(k)).concat(this.pools.map((p) => p.stop())));
     await this.kv.members.delete(this.id).catch(() => {});
     this.o.log.info({ member: this.id }, "supervisor stopped");
   }
@@ -112,14 +121,14 @@ export class Supervisor {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     for (const w of this.watchers) w.stop();
-    await Promise.all([...this.cells.values()].map((c) => c.stop({ hard: true })));
+    await Promise.all([...this.cells.values(), ...this.pools].map((c) => c.stop({ hard: true })));
     this.cells.clear();
     this.held.clear();
   }
 
   /** Status of every actor this process runs (or ran and marked failed). */
   status(): ActorStatus[] {
-    const out = [...this.cells.values()].map((c) => c.status());
+    const out = [...this.cells.values(), ...this.pools].map((c) => c.status());
     for (const [k, s] of this.failedStatus) if (!this.cells.has(k)) out.push(s);
     return out;
   }
@@ -232,6 +241,7 @@ export class Supervisor {
 
   /** The keys of a stage: computed from config when the stage says so (once), else the desired pairs. */
   private keysOf(def: ActorDef, pairs: string[]): string[] {
+    if (def.kind === "pool") return [];
     if (!def.keys) return pairs;
     let keys = this.staticKeys.get(def.stage);
     if (!keys) this.staticKeys.set(def.stage, (keys = checkKeys(def.stage, def.keys(this.o.config))));
@@ -249,7 +259,7 @@ export class Supervisor {
         const mine = rendezvousOwner(key, members) === this.id;
         const running = this.cells.has(key);
         if (running && !mine) await this.release(key);
-        else if (!running && mine) await this.acquire(def, k, key);
+        else if (!running && mine) await this.acquire(def as KeyedActorDef, k, key);
       }
     }
     for (const key of [...this.cells.keys()]) if (!wanted.has(key)) await this.release(key);
@@ -260,7 +270,7 @@ export class Supervisor {
   }
 
   /** `actor` is the actor's own key (a pair or a plain key); `key` its lease key `<stage>.<token>`. */
-  private async acquire(def: ActorDef, actor: string, key: string): Promise<void> {
+  private async acquire(def: KeyedActorDef, actor: string, key: string): Promise<void> {
     if (this.releasing.has(key)) return;
     const now = Date.now();
     const obs = this.leases.get(key);
