@@ -15,6 +15,7 @@ import { subjects } from "../protocol/subjects.js";
 import type { KeyedActorDef, InputMsg, Output, SourceActorDef, SourceContext, StreamActorDef } from "./actor.js";
 import { actorKey, keyToken } from "./actor-key.js";
 import type { Config } from "./config.js";
+import { checkJoinedInputs, Forwarder, JOURNAL_STREAM, journalInput, journalSubject, recoverPositions } from "./journal.js";
 import { Publisher } from "./publisher.js";
 import { recordFault } from "./supervision.js";
 
@@ -47,7 +48,8 @@ export type ActorStatus = {
   detail: Record<string, unknown>;
 };
 
-type Checkpoint = { v: number; seq: number; state: unknown; at: number };
+/** `inputs`: joined-input actors only, the last sequence applied of each input (as of `seq` in the journal). */
+type Checkpoint = { v: number; seq: number; state: unknown; at: number; inputs?: Record<string, number> };
 
 export type CellDeps = {
   def: KeyedActorDef;
@@ -181,10 +183,12 @@ export class ActorCell {
     let revision = entry?.revision ?? 0;
     let state: unknown;
     let applied = 0;
+    let positions: Record<string, number> = {};
     if (entry && entry.operation === "PUT" && entry.length > 0) {
       const cp = decode(entry.value) as Checkpoint;
       state = cp.state;
       applied = cp.seq;
+      positions = cp.inputs ?? {};
     } else {
       state = def.init(key, config);
     }
@@ -204,7 +208,7 @@ export class ActorCell {
       dirty = false;
       sinceCp = 0;
       lastCp = Date.now();
-      const bytes = encode({ v: 1, seq: applied, state, at: lastCp } satisfies Checkpoint, codec);
+      const bytes = encode({ v: 1, seq: applied, state, at: lastCp, ...(joined ? { inputs: { ...positions } } : {}) } satisfies Checkpoint, codec);
       cpChain = cpChain.then(async () => {
         await publisher.flush();
         revision = revision === 0 ? await stateKv.create(this.key, bytes) : await stateKv.update(this.key, bytes, revision);
@@ -213,13 +217,19 @@ export class ActorCell {
     };
     this.checkpointNow = () => checkpoint();
     // Counters and the actor's own summary are read when status is asked for, not per message.
+    let forwarder: Forwarder | null = null;
     this.live = () => {
       this.st.published = publisher.published;
       this.st.duplicates = publisher.duplicates;
       if (def.describe) this.st.detail = def.describe(state);
+      if (forwarder) this.st.detail = { ...this.st.detail, journal: { forwarded: forwarder.forwarded, duplicates: forwarder.duplicates } };
     };
 
-    const { stream, filter } = def.input(key);
+    const spec = def.input(key);
+    const joined = Array.isArray(spec) ? checkJoinedInputs(def.stage, spec) : null;
+    // Joined inputs: the actor reads its journal; the forwarder (started below) fills it.
+    const { stream, filter } = joined ? { stream: JOURNAL_STREAM, filter: journalSubject(def.stage, key) } : (spec as { stream: string; filter: string });
+    if (joined) positions = await recoverPositions(js, filter, applied, positions);
     const consumer = await js.consumers.get(stream, { filter_subjects: filter, opt_start_seq: applied + 1 });
     const iter = await consumer.consume({ max_messages: 1024, expires: 5000 });
     this.iter = iter;
@@ -239,17 +249,30 @@ export class ActorCell {
     pubNc.closed().then(() => {
       if (!this.stopping) this.failCheckpoint(new Error("the publish connection to NATS was lost"));
     });
+    forwarder = joined
+      ? new Forwarder({ js, pubJs: jetstream(pubNc), stage: def.stage, key, inputs: joined, positions: { ...positions }, log: this.d.log, fail: (err) => this.failCheckpoint(err) })
+      : null;
     try {
+      await forwarder?.start();
       for await (const m of iter) {
         if (this.stopping) break;
         try {
-          const data = decode(m.data, m.headers?.get(HDR_CONTENT_TYPE) || null);
-          const input: InputMsg = { input: "main", subject: m.subject, seq: m.seq, data, header: (n) => m.headers?.get(n) || undefined, raw: m.data };
+          let input: InputMsg;
+          if (joined) {
+            input = journalInput(m);
+            positions[input.input] = input.seq;
+          } else {
+            const data = decode(m.data, m.headers?.get(HDR_CONTENT_TYPE) || null);
+            input = { input: "main", subject: m.subject, seq: m.seq, data, header: (n) => m.headers?.get(n) || undefined, raw: m.data };
+          }
           def.receive(state, input, emit);
         } catch (err) {
-          if (!(err instanceof BadInputError) && !(err instanceof TickflowError && err.code === ErrorCode.BadCodec)) throw err;
+          if (!(err instanceof BadInputError) && !(err instanceof TickflowError && (err.code === ErrorCode.BadCodec || err.code === ErrorCode.BadMessage))) throw err;
           outs.length = 0;
-          outs.push(deadLetterOutput(def.stage, key, (err as Error).message, m.subject, m.seq, m.data));
+          // The input's own subject and sequence (for a joined input, not the journal's).
+          const subject = (joined && m.headers?.get("Tf-Input-Subject")) || m.subject;
+          const seq = (joined && Number(m.headers?.get("Tf-Input-Seq"))) || m.seq;
+          outs.push(deadLetterOutput(def.stage, key, (err as Error).message, subject, seq, m.data));
           this.st.deadLetters++;
         }
         for (const o of outs) await publisher.publish(o);
@@ -266,6 +289,8 @@ export class ActorCell {
       if (this.stopping && !this.hard) await checkpoint();
       else await cpChain;
     } finally {
+      forwarder?.stop();
+      await forwarder?.done();
       clearInterval(idle);
       this.live?.();
       this.live = null;

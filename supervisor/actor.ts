@@ -32,6 +32,13 @@ export type InputMsg = { input: string; subject: string; seq: number; data: unkn
 export type KeySource = (config: Config) => string[];
 
 /**
+ * One of several inputs of a stream actor. `name` (lower-case token, unique per actor) is what
+ * `InputMsg.input` says; `stream` may be a KV bucket's stream (`KV_tf_models`, filter
+ * `$KV.tf_models.<key>`): a KV delete arrives with no data and a `KV-Operation` header.
+ */
+export type JoinedInput = { name: string; stream: string; filter: string };
+
+/**
  * An actor that consumes one stream filter for its pair, in order, with state checkpointed
  * together with the sequence of the last input applied. `receive` must be deterministic: same
  * state + same input ⇒ same outputs, byte for byte. It throws `BadInputError` for input it can
@@ -42,8 +49,13 @@ export type StreamActorDef<S> = {
   stage: string;
   /** Default: one actor per desired pair. */
   keys?: KeySource;
-  /** `key` is the pair (or the plain key, see `keys`). */
-  input(key: string): { stream: string; filter: string };
+  /**
+   * `key` is the pair (or the plain key, see `keys`). One input: consumed directly, its messages
+   * named "main". Several (an array): the runtime records their interleaving once in the actor's
+   * journal (see journal.ts) and the actor consumes that, so a restart replays the same order;
+   * per input, stream order; across inputs, the recorded order.
+   */
+  input(key: string): { stream: string; filter: string } | JoinedInput[];
   init(key: string, config: Config): S;
   receive(state: S, msg: InputMsg, emit: Emit): void;
   /** Small facts for `tickflow status` (e.g. late trades counted). */
