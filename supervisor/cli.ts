@@ -13,7 +13,7 @@ import { lastPublishedTrade, tradesActor, TRADES_STAGE, type TradesActorOptions 
 import { startKrakenReplayServer } from "../actors/trades/kraken-replay-server.js";
 import { decodeMsg, jsonReplacer } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
-import { normalizePair, pairToToken } from "../protocol/pairs.js";
+import { normalizePair } from "../protocol/pairs.js";
 import { bootstrap, openBuckets } from "../protocol/streams.js";
 import { subjects } from "../protocol/subjects.js";
 import type { ActorDef } from "./actor.js";
@@ -24,6 +24,7 @@ import { Supervisor } from "./runtime.js";
 import { startWorker } from "./worker.js";
 import { addPairs, listPairs, removePairs } from "./desired-pairs.js";
 import { clusterStatus } from "./status.js";
+import { actorKey, isPlainKey } from "./actor-key.js";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const ALL_STAGES = [TRADES_STAGE, CANDLES_STAGE, INDICATORS_STAGE];
@@ -55,7 +56,7 @@ Commands:
       dead letters. --json prints {"actors": [...], "members": [...]}.
   bootstrap [--nats URL]             Create or update the streams and KV buckets.
   pairs add P… | rm P… | ls         Desired pairs (the tf_pairs bucket); actors follow.
-  actors restart STAGE PAIR          Clear a failed actor so it starts again.
+  actors restart STAGE PAIR|KEY      Clear a failed actor so it starts again.
 
 Common options:
   --nats URL        NATS server (default: NATS_URL, then the server of a running \`tickflow up\`
@@ -379,13 +380,14 @@ async function cmdPairs(args: string[], flags: Flags): Promise<void> {
 
 async function cmdActors(args: string[], flags: Flags): Promise<void> {
   const [sub, stage, pairArg] = args;
-  if (sub !== "restart" || !stage || !pairArg) usage("usage: tickflow actors restart STAGE PAIR");
+  if (sub !== "restart" || !stage || !pairArg) usage("usage: tickflow actors restart STAGE PAIR|KEY");
   // Any stage name: the runtime is generic, and a deployment may run stages this CLI does not know.
   if (!/^[a-z][a-z0-9_-]*$/.test(stage)) usage(`"${stage}" is not a stage name (stages: ${ALL_STAGES.join(", ")})`);
-  const pair = normalizePair(pairArg);
+  // A plain key (a news source) as it is; anything else must be a pair.
+  const actor = isPlainKey(pairArg) ? pairArg : normalizePair(pairArg);
   await withNats(flags, "tickflow-actors", async (nc) => {
     const kv = await openBuckets(jetstream(nc));
-    const key = `${stage}.${pairToToken(pair)}`;
+    const key = actorKey(stage, actor);
     await kv.leases.delete(key);
     process.stdout.write(`cleared ${key}: its owner will start it again\n`);
   });
