@@ -2,6 +2,7 @@
 // rate is shown next to the raw-publish reference measured in the same run, because absolute
 // figures from a shared 2-core box say little on their own.
 import type { FailoverResult } from "./failover.js";
+import { formatJoined, type JoinedResult } from "./joined.js";
 import type { MachineInfo } from "./machine.js";
 import type { PipelineResult } from "./pipeline.js";
 import type { RawResult } from "./raw-publish.js";
@@ -37,6 +38,7 @@ export type BenchReport = {
   raw: RawResult | null;
   pipeline: PipelineSummary | null;
   failover: FailoverResult | null;
+  joined: JoinedResult | null;
   errors: string[];
 };
 
@@ -105,6 +107,8 @@ export function formatReport(r: BenchReport): string {
     line(`             dead owner's last lease renewal (every ${f.leaseRenewMs} ms) or heartbeat (every ${f.heartbeatMs} ms), whichever is later, so it is`);
     line(`             TTL minus 0–${Math.max(f.leaseRenewMs, f.heartbeatMs)} ms. Detection (expiry → lease won → actor running): median ${int(f.medianDetectionMs)} ms, max ${int(f.maxDetectionMs)} ms.`);
   }
+
+  if (r.joined) formatJoined(r.joined, line);
 
   if (r.errors.length) {
     line();
