@@ -108,7 +108,9 @@ export class Forwarder {
     const subject = journalSubject(this.o.stage, this.o.key);
     const idPrefix = `${this.o.stage}.${keyToken(this.o.key)}`;
     for (const inp of this.o.inputs) {
-      const c = await this.o.js.consumers.get(inp.stream, { filter_subjects: inp.filter, opt_start_seq: (this.o.positions[inp.name] ?? 0) + 1 });
+      const c = await this.o.js.consumers.get(inp.stream, { filter_subjects: inp.filter, opt_start_seq: (this.o.positions[inp.name] ?? 0) + 1 }).catch((err: Error) => {
+        throw new Error(`${this.o.stage}.${keyToken(this.o.key)}: input "${inp.name}" (stream ${inp.stream}, filter ${inp.filter}): ${err.message}`, { cause: err });
+      });
       const iter = await c.consume({ max_messages: 1024, expires: 5000 });
       this.iters.push(iter);
       if (this.stopped) iter.stop();

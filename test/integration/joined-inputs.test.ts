@@ -10,7 +10,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { encode, publishHeaders } from "../../protocol/codec.js";
 import { openBuckets } from "../../protocol/streams.js";
 import type { Output, StreamActorDef } from "../../supervisor/actor.js";
-import { journalInput, journalSubject } from "../../supervisor/journal.js";
+import { checkJoinedInputs, journalInput, journalSubject } from "../../supervisor/journal.js";
 import { check, cleanup, setup, type Env } from "../harness/nats.js";
 import { startSupervisor, testConfig } from "../harness/pipeline.js";
 
@@ -185,4 +185,22 @@ test("joined - the owner (forwarder and actor) killed mid-way: the next owner re
     await b?.stop();
     await a.stop();
   }
+});
+
+test("joined - bad input declarations are clear errors: a missing stream names the input; duplicate names are refused", async () => {
+  const def: StreamActorDef<S> = {
+    ...joiner("jbad", "j3"),
+    input: () => [
+      { name: "news", stream: "NEWS", filter: "news.raw.jt-j3" },
+      { name: "model", stream: "NO_SUCH_STREAM", filter: "x.y" },
+    ],
+  };
+  const sup = await startSupervisor(env, "jw-bad", [def]);
+  try {
+    await check(() => /jbad\.j3: input "model" \(stream NO_SUCH_STREAM, filter x\.y\): .*not found/i.test(sup.status()[0]?.lastError ?? ""), 10_000, "the crash names the input");
+  } finally {
+    await sup.stop();
+  }
+  assert.throws(() => checkJoinedInputs("s", [{ name: "a", stream: "X", filter: "x" }, { name: "a", stream: "Y", filter: "y" }]), /stage "s": two inputs are named "a"/);
+  assert.throws(() => checkJoinedInputs("s", [{ name: "A b", stream: "X", filter: "x" }]), /input name "A b" must be lower-case/);
 });
