@@ -25,6 +25,8 @@ after(async () => {
 type S = { n: number; digest: string };
 /** Journal sequences at which the actor has already crashed once (it crashes once per marker). */
 const crashed = new Set<string>();
+/** receive() calls per stage, crashes and replays included. */
+const receives = new Map<string, number>();
 
 /** Folds every input, in the order it sees them, into a running digest, and publishes it each time. */
 function joiner(stage: string, key: string): StreamActorDef<S> {
@@ -38,6 +40,7 @@ function joiner(stage: string, key: string): StreamActorDef<S> {
     ],
     init: () => ({ n: 0, digest: "" }),
     receive(s, msg, emit) {
+      receives.set(stage, (receives.get(stage) ?? 0) + 1);
       const d = msg.data as { i?: number; crash?: boolean } | undefined;
       if (d?.crash && !crashed.has(`${stage}:${msg.seq}`)) {
         crashed.add(`${stage}:${msg.seq}`);
@@ -142,10 +145,13 @@ test("joined - an actor with two inputs crashed mid-stream republishes byte-iden
   try {
     await feed(key, 0, 300, 150);
     await settled(stage, key, 300);
+    // (Counted here rather than from the cell's status: on an overloaded box a test lease can lapse
+    // and the actor move to a fresh cell, whose counters start at 0.)
+    assert.equal(crashed.size, 1, "it crashed once");
+    const journalLength = (await readRaw(env.js, "JOURNAL", journalSubject(stage, key))).length;
+    assert.ok(receives.get(stage)! >= journalLength + 150, `the restart replayed from the start (${receives.get(stage)} receives for ${journalLength} entries)`);
     const st = sup.cell(stage, key)!.status();
-    assert.equal(st.restarts, 1, "crashed once and restarted");
     assert.equal(st.state, "running");
-    assert.ok(st.duplicates >= 150, `the replay after the crash republished outputs that dedup dropped (${st.duplicates})`);
     assert.equal((st.detail.journal as { duplicates: number }).duplicates, 0, "the restarted forwarder re-appended nothing");
     await assertExactlyOnceAndReplayable(stage, key, def);
   } finally {
