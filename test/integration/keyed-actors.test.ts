@@ -7,7 +7,6 @@ import { decode } from "../../protocol/codec.js";
 import { openBuckets } from "../../protocol/streams.js";
 import type { SourceActorDef, SourceContext } from "../../supervisor/actor.js";
 import { ActorCell } from "../../supervisor/actor-cell.js";
-import { checkKeys, keyToken } from "../../supervisor/actor-key.js";
 import { clusterStatus } from "../../supervisor/status.js";
 import { registerService } from "../../supervisor/service.js";
 import { check, cleanup, readAll, setup, type Env } from "../harness/nats.js";
@@ -45,15 +44,6 @@ function counter(stage: string, keys: string[], owner: () => string): SourceActo
     },
   };
 }
-
-test("keyed - keys computed from config are validated with a clear error", () => {
-  assert.deepEqual(checkKeys("news", ["cryptopanic", "rss-coindesk", "cryptopanic"]), ["cryptopanic", "rss-coindesk"]);
-  assert.throws(() => checkKeys("news", ["CryptoPanic"]), /stage "news": actor key "CryptoPanic" must be lower-case letters/);
-  assert.throws(() => checkKeys("news", ["a.b"]), /"a.b"/);
-  assert.equal(keyToken("BTC/USD"), "BTC-USD");
-  assert.equal(keyToken("rss_1"), "rss_1");
-  assert.throws(() => keyToken("a b"), /neither a pair/);
-});
 
 test("keyed - three static keys on two workers run exactly once each; a halted worker's keys move with their cursors", async () => {
   const keys = ["k-alpha", "k-beta", "k-gamma"];
