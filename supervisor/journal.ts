@@ -86,6 +86,9 @@ export async function recoverPositions(js: JetStreamClient, subject: string, fro
  */
 export class Forwarder {
   private readonly iters: { stop(): void }[] = [];
+  /** Per input: its consumer and the delivery sequence of the last message appended (for caughtUp). */
+  private readonly reading: { consumer: { info(cached?: boolean): Promise<{ num_pending: number; delivered: { consumer_seq: number } }> }; lastDelivery: number }[] = [];
+  private unsettled = 0;
   private readonly loops: Promise<void>[] = [];
   private inflight: Promise<PubAck>[] = [];
   private stopped = false;
@@ -113,6 +116,8 @@ export class Forwarder {
       });
       const iter = await c.consume({ max_messages: 1024, expires: 5000 });
       this.iters.push(iter);
+      const reading = { consumer: c, lastDelivery: 0 };
+      this.reading.push(reading);
       if (this.stopped) iter.stop();
       this.loops.push((async () => {
         for await (const m of iter) {
@@ -124,6 +129,7 @@ export class Forwarder {
           h.set(HDR_INPUT_SEQ, String(m.seq));
           h.set(HDR_INPUT_SUBJECT, m.subject);
           await this.publish(subject, m.data, `${idPrefix}:${inp.name}:${m.seq}`, h);
+          reading.lastDelivery = m.info.deliverySequence;
         }
       })().catch((err) => this.fail(err as Error)));
     }
@@ -131,6 +137,8 @@ export class Forwarder {
 
   private async publish(subject: string, data: Uint8Array, msgID: string, headers: MsgHdrs): Promise<void> {
     const p = this.o.pubJs.publish(subject, data, { msgID, headers });
+    this.unsettled++;
+    p.finally(() => this.unsettled--).catch(() => {});
     p.then((ack) => {
       this.forwarded++;
       if (ack.duplicate) this.duplicates++;
@@ -141,6 +149,16 @@ export class Forwarder {
       this.inflight = [];
       await Promise.allSettled(batch);
     }
+  }
+
+  /** True when every input has nothing more pending and every append is acked (for bounded runs). */
+  async caughtUp(): Promise<boolean> {
+    if (this.stopped || this.unsettled > 0 || this.reading.length < this.o.inputs.length) return false;
+    for (const r of this.reading) {
+      const info = await r.consumer.info(false);
+      if (info.num_pending > 0 || r.lastDelivery < info.delivered.consumer_seq) return false;
+    }
+    return this.unsettled === 0;
   }
 
   private fail(err: Error): void {

@@ -113,6 +113,17 @@ export class PoolCell {
     this.done = this.supervise();
   }
 
+  /** Bounded runs (`up --once`): the shared consumer has nothing pending or unacked, and nothing is in flight here. */
+  async caughtUp(): Promise<boolean> {
+    if (this.inFlight > 0 || this.st.state !== "running") return false;
+    const { stream } = this.d.def.input(this.d.config);
+    const ci = await (await this.d.js.jetstreamManager()).consumers.info(stream, poolConsumerName(this.d.def.stage));
+    return ci.num_pending === 0 && ci.num_ack_pending === 0;
+  }
+
+  /** Nothing to checkpoint: a pool's position is its consumer's acks. */
+  async checkpointIfRunning(): Promise<void> {}
+
   /**
    * Graceful: stop pulling, abort the handlers (their messages are nakked for another replica),
    * wait for them. With `hard` (a crash, in tests), nothing more is acked, nakked or published:

@@ -5,7 +5,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { decode } from "../protocol/codec.js";
 import { isPair, normalizePair } from "../protocol/pairs.js";
-import { openBuckets } from "../protocol/streams.js";
+import { BUCKETS, bucketKeys, openBuckets } from "../protocol/streams.js";
 import type { ActorStatus } from "./actor-cell.js";
 import { actorKey, isPlainKey } from "./actor-key.js";
 import type { LeaseValue, MemberValue } from "./runtime.js";
@@ -14,11 +14,17 @@ import { SERVICE_NAME, type ProcessStatus } from "./service.js";
 export type ClusterActor = Omit<ActorStatus, "owner"> & { owner: string | null };
 export type ClusterStatus = { members: MemberValue[]; actors: ClusterActor[] };
 
-export async function clusterStatus(nc: NatsConnection, stages: string[], opts: { waitMs?: number } = {}): Promise<ClusterStatus> {
+/** Where a source actor's output ends, so a stopped source still shows its position. `key`: its pair or plain key. */
+export type OutputOf = (key: string) => { stream: string; subject: string };
+
+export async function clusterStatus(
+  nc: NatsConnection, stages: string[], opts: { waitMs?: number; outputs?: Record<string, OutputOf> } = {},
+): Promise<ClusterStatus> {
   const js = jetstream(nc);
+  const jsm = await js.jetstreamManager();
   const kv = await openBuckets(js);
   const members: MemberValue[] = [];
-  for await (const key of await kv.members.keys()) {
+  for (const key of await bucketKeys(jsm, BUCKETS.members)) {
     const e = await kv.members.get(key);
     if (e && e.operation === "PUT") members.push(e.json<MemberValue>());
   }
@@ -60,14 +66,17 @@ export async function clusterStatus(nc: NatsConnection, stages: string[], opts: 
     const lease = await kv.leases.get(k);
     const lv = lease && lease.operation === "PUT" ? lease.json<LeaseValue>() : null;
     const cp = await kv.state.get(k);
-    const seq = cp && cp.operation === "PUT" && cp.length > 0 ? (decode(cp.value) as { seq: number }).seq : 0;
+    let seq = cp && cp.operation === "PUT" && cp.length > 0 ? (decode(cp.value) as { seq: number }).seq : 0;
+    const out = opts.outputs?.[stage]?.(key);
+    // A source keeps no checkpoint: its position is the last message of its output.
+    if (seq === 0 && out) seq = (await jsm.streams.getMessage(out.stream, { last_by_subj: out.subject }).catch(() => null))?.seq ?? 0;
     actors.set(k, {
       stage, key, ...(isPair(key) ? { pair: key } : {}), state: lv?.failed ? "failed" : "stopped", owner: lv?.owner ?? null, lastSeq: seq,
       lastInputTs: null, lastInputAt: null, lag: null, processed: 0, published: 0, duplicates: 0, deadLetters: 0, restarts: 0,
       lastError: lv?.failed?.reason ?? null, detail: {},
     });
   };
-  for await (const token of await kv.pairs.keys()) {
+  for (const token of await bucketKeys(jsm, BUCKETS.pairs)) {
     let pair: string;
     try {
       pair = normalizePair(token);
@@ -77,8 +86,8 @@ export async function clusterStatus(nc: NatsConnection, stages: string[], opts: 
     for (const stage of stages) await notRunning(stage, pair);
   }
   // Actors keyed otherwise (news sources) are not in tf_pairs: those that ever ran left a lease or a checkpoint.
-  for (const bucket of [kv.leases, kv.state]) {
-    for await (const k of await bucket.keys()) {
+  for (const bucket of [BUCKETS.leases, BUCKETS.state]) {
+    for (const k of await bucketKeys(jsm, bucket)) {
       const dot = k.indexOf(".");
       const stage = k.slice(0, dot);
       const token = k.slice(dot + 1);
