@@ -204,6 +204,8 @@ export class ActorCell {
       state = def.init(key, config);
     }
     this.st.lastSeq = applied;
+    const spec = def.input(key);
+    const joined = Array.isArray(spec) ? checkJoinedInputs(def.stage, spec) : null;
     const pubNc = await publishConnection(this.d.nc, this.key);
     const publisher = new Publisher(jetstream(pubNc), codec);
     let dirty = false;
@@ -236,8 +238,6 @@ export class ActorCell {
       if (forwarder) this.st.detail = { ...this.st.detail, journal: { forwarded: forwarder.forwarded, duplicates: forwarder.duplicates } };
     };
 
-    const spec = def.input(key);
-    const joined = Array.isArray(spec) ? checkJoinedInputs(def.stage, spec) : null;
     // Joined inputs: the actor reads its journal; the forwarder (started below) fills it.
     const { stream, filter } = joined ? { stream: JOURNAL_STREAM, filter: journalSubject(def.stage, key) } : (spec as { stream: string; filter: string });
     if (joined) positions = await recoverPositions(js, filter, applied, positions);

@@ -1,7 +1,8 @@
 // The per-process supervisor: watches the desired pairs, the live members and the leases, computes
-// the owner of every (stage, key) by rendezvous hashing (keys: the desired pairs, or a stage's own list), takes and renews leases with KV
-// compare-and-set, and runs an ActorCell for each lease it holds. One process or many, the code is
-// the same: `tickflow up` is simply a single member that wins every key.
+// the owner of every (stage, key) by rendezvous hashing (keys: the desired pairs, or a stage's own
+// list), takes and renews leases with KV compare-and-set, and runs an ActorCell for each lease it
+// holds; pool stages run a PoolCell in every process, without a lease. One process or many, the
+// code is the same: `tickflow up` is simply a single member that wins every key.
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
