@@ -186,6 +186,8 @@ export class PoolCell {
     const { def, js, config, nc, log } = this.d;
     const { stream, filter } = def.input(config);
     const name = await ensurePoolConsumer(js, def.stage, stream, filter, config);
+    // After a crash of the loop, handlers of the previous run may still use the resource.
+    while (this.inFlight > 0 && !this.stopping) await new Promise<void>((r) => (this.slot = r));
     await this.closeResource();
     this.resource = def.open ? await def.open({ config, log: log.child({ actor: this.key }), nc, js }) : null;
     const consumer = await js.consumers.get(stream, name);
