@@ -3,6 +3,7 @@
 // figures from a shared 2-core box say little on their own.
 import type { FailoverResult } from "./failover.js";
 import type { PairsResult } from "./pairs.js";
+import { formatJoined, type JoinedResult } from "./joined.js";
 import type { MachineInfo } from "./machine.js";
 import type { PipelineResult } from "./pipeline.js";
 import type { RawResult } from "./raw-publish.js";
@@ -39,6 +40,7 @@ export type BenchReport = {
   pipeline: PipelineSummary | null;
   failover: FailoverResult | null;
   pairs: PairsResult | null;
+  joined: JoinedResult | null;
   errors: string[];
 };
 
@@ -118,6 +120,7 @@ export function formatReport(r: BenchReport): string {
     }
     if (p.kbPerIdleActor !== null) line(`   RSS per idle actor: ${fixed(p.kbPerIdleActor, 1)} KB (slope of idle RSS from the fewest to the most actors)`);
   }
+  if (r.joined) formatJoined(r.joined, line);
 
   if (r.errors.length) {
     line();

@@ -3,7 +3,7 @@
 // (temp stores), and everything it starts is stopped at the end, also on failure or Ctrl-C.
 //
 // Options (after `npm run bench --`):
-//   --only raw,pipeline,failover,pairs   run only some parts (default: all)
+//   --only raw,pipeline,failover,pairs,joined   run only some parts (default: all)
 //   --trades N                     target input size (default 200000; rounded to whole copies of the recorded data)
 //   --runs N                       raw and pipeline repetitions, interleaved (default 3)
 //   --rounds N                     failover kills (default 5)
@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { cleanupAll } from "./cleanup.js";
 import { failover, type FailoverResult } from "./failover.js";
 import { pairsBench } from "./pairs.js";
+import { joinedBench } from "./joined.js";
 import { machineInfo } from "./machine.js";
 import { pipelineRun, type PipelineResult } from "./pipeline.js";
 import { rawRun, summariseRaw, type RawRun } from "./raw-publish.js";
@@ -26,7 +27,7 @@ import { asTrades, buildReplayInput } from "./replay-input.js";
 import { formatReport, summarisePipeline, type BenchReport } from "./report.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const PARTS = ["raw", "pipeline", "failover", "pairs"] as const;
+const PARTS = ["raw", "pipeline", "failover", "pairs", "joined"] as const;
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 let interrupted = false;
@@ -66,7 +67,7 @@ async function main(): Promise<number> {
       eventSpanMinutes: spans.length ? Math.max(...spans) / 60_000 : 0,
     },
     variant: noAsyncTraces ? "what-if: NATS connections with noAsyncTraces: true (production uses the nats.js default)" : null,
-    raw: null, pipeline: null, failover: null, pairs: null, errors: [],
+    raw: null, pipeline: null, failover: null, pairs: null, joined: null, errors: [],
   };
   progress(`input: ${input.records.length} trades (${input.copies} copies of ${input.recordedTrades})`);
 
@@ -110,6 +111,15 @@ async function main(): Promise<number> {
       report.pairs = await pairsBench({ log: progress });
     } catch (err) {
       report.errors.push(`pairs: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
+  }
+
+  if (only.has("joined")) {
+    try {
+      report.joined = await joinedBench({ messages: 20_000, runs, log: progress });
+    } catch (err) {
+      report.errors.push(`joined: ${(err as Error).stack ?? err}`);
     }
     await cleanupAll();
   }
