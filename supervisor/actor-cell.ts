@@ -4,6 +4,7 @@
 import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connectionSecurity } from "./nats.js";
 import { jetstream } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { createHash } from "node:crypto";
@@ -78,7 +79,7 @@ export function deadLetterOutput(stage: string, pair: string, reason: string, su
  */
 async function publishConnection(nc: NatsConnection, name: string): Promise<NatsConnection> {
   const server = nc.getServer();
-  return connect({ servers: server.includes("://") ? server : `nats://${server}`, reconnect: false, name: `${name}-pub` });
+  return connect({ ...connectionSecurity(nc), servers: server.includes("://") ? server : `nats://${server}`, reconnect: false, name: `${name}-pub` });
 }
 
 export class ActorCell {
