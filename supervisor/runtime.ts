@@ -63,6 +63,7 @@ export class Supervisor {
   private readonly startedAt = Date.now();
   private ready = { pairs: false, members: false, leases: false };
   private stopped = false;
+  private started = false;
   private reconciling = false;
   private again = false;
 
@@ -85,6 +86,7 @@ export class Supervisor {
     this.every(config.membership.heartbeatMs, () => this.heartbeat());
     this.every(config.lease.renewMs, () => this.renew());
     this.every(Math.min(500, config.lease.renewMs), () => this.reconcile());
+    this.started = true;
     this.o.log.info({ member: this.id, stages: this.o.stages.map((s) => s.stage) }, "supervisor started");
   }
 
@@ -111,6 +113,11 @@ export class Supervisor {
     await Promise.all([...this.cells.values()].map((c) => c.stop({ hard: true })));
     this.cells.clear();
     this.held.clear();
+  }
+
+  /** Started, not stopped, and the pairs, members and leases watches have their initial state (the /readyz probe). */
+  isReady(): boolean {
+    return this.started && !this.stopped && this.ready.pairs && this.ready.members && this.ready.leases;
   }
 
   /** Status of every actor this process runs (or ran and marked failed). */
