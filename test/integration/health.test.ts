@@ -10,6 +10,16 @@ import { startWorker, type Worker } from "../../supervisor/worker.js";
 import { DEFAULT_CONFIG } from "../../supervisor/config.js";
 import { check, NatsServer } from "../harness/nats.js";
 import { addPair, quietLog, testConfig } from "../harness/pipeline.js";
+import { FAST_LEASES, tickflow } from "../harness/procs.js";
+import { createServer } from "node:net";
+
+async function freePort(): Promise<number> {
+  const s = createServer().listen(0, "127.0.0.1");
+  await new Promise((r) => s.once("listening", r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
 
 let server: NatsServer;
 before(async () => {
@@ -72,4 +82,18 @@ test("health - actorMetrics counts actors by stage and state and escapes label v
   assert.match(text, /tickflow_actors\{member="m\\"1",stage="trades",state="failed"\} 1\n/);
   assert.match(text, /tickflow_actor_lag\{member="m\\"1",stage="candles",pair="BTC\/USD"\} 3\n/);
   assert.doesNotMatch(text, /tickflow_actor_lag\{[^}]*ETH/);
+});
+
+test("health - tickflow run --health-port serves the probes the Helm chart points at", async () => {
+  const port = await freePort();
+  const proc = tickflow(["run", "--stages", "candles", "--id", "hp1", "--nats", server.url, "--health-port", String(port)], { ...FAST_LEASES, TICKFLOW_HEALTH_HOST: "127.0.0.1" });
+  try {
+    const url = (p: string) => `http://127.0.0.1:${port}${p}`;
+    await check(async () => (await fetch(url(HEALTH_PATHS.ready)).catch(() => null))?.status === 200, 60_000, `/readyz of tickflow run (stderr: ${proc.stderr()})`);
+    assert.equal((await fetch(url(HEALTH_PATHS.live))).status, 200);
+    assert.match(await (await fetch(url(HEALTH_PATHS.metrics))).text(), /# TYPE tickflow_actors gauge/);
+  } finally {
+    const { code } = await proc.kill("SIGTERM");
+    assert.equal(code, 0, proc.stderr());
+  }
 });

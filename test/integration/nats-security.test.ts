@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from "@nats-io/jwt";
@@ -20,6 +20,7 @@ import { ETH_FILE, readTrades } from "../harness/data.js";
 import { check, NatsServer, readAll } from "../harness/nats.js";
 import { addPair, publishEos, publishTrades, quietLog, testConfig } from "../harness/pipeline.js";
 import { makeTestPki, type TestPki } from "../harness/pki.js";
+import { tickflow } from "../harness/procs.js";
 
 const auth = (a: Partial<NatsAuth>): NatsAuth => ({ ...DEFAULT_CONFIG.natsAuth, connectTimeoutMs: 5000, ...a });
 
@@ -67,12 +68,15 @@ describe("settings", () => {
   });
 
   test("nats security - a server that accepts TCP but never speaks NATS fails at the connect deadline", async () => {
-    const silent: Server = createServer(() => {}).listen(0, "127.0.0.1");
+    // nats.js leaves its socket open after a handshake timeout; the test closes it from our side.
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((s) => sockets.add(s)).listen(0, "127.0.0.1");
     await new Promise((r) => silent.once("listening", r));
     const url = `nats://127.0.0.1:${(silent.address() as { port: number }).port}`;
     try {
       await assertRefused(connectNats(url, "t", auth({ connectTimeoutMs: 300 })), ErrorCode.NatsUnreachable, [url, "300 ms"]);
     } finally {
+      for (const s of sockets) s.destroy();
       silent.close();
     }
   });
@@ -113,6 +117,17 @@ tls { cert_file: "${pki.serverCert}", key_file: "${pki.serverKey}", timeout: 2 }
 
   test("nats security - without the CA the server's certificate is not trusted: TF_NATS_TLS", async () => {
     await assertRefused(connectNats(server.url, "t", auth({ user: "alice", password: "s3cret-pw" })), ErrorCode.NatsTls, [server.url, "NATS_CA"], "s3cret-pw");
+  });
+
+  test("nats security - the CLI takes NATS_USER, NATS_PASSWORD and NATS_CA from the environment; a wrong password exits 1 naming the server", async () => {
+    const env = { NATS_USER: "alice", NATS_CA: pki.ca, LOG_LEVEL: "warn" };
+    const ok = tickflow(["pairs", "add", "SOL/USD", "--nats", server.url], { ...env, NATS_PASSWORD: "s3cret-pw" });
+    assert.equal((await ok.exited).code, 0, ok.stderr());
+    assert.match(ok.stdout(), /added: SOL\/USD/);
+    const bad = tickflow(["pairs", "ls", "--nats", server.url], { ...env, NATS_PASSWORD: "wrong-pw" });
+    assert.equal((await bad.exited).code, 1);
+    assert.match(bad.stderr(), new RegExp(`NATS at ${server.url} refused the connection as user "alice"`));
+    assert.doesNotMatch(bad.stderr(), /wrong-pw/);
   });
 
   test("nats security - a worker's actors publish through authenticated TLS connections", async () => {
