@@ -161,7 +161,7 @@ describe("default values", () => {
     const job = one(ms, "Job", "tf-tickflow-bootstrap");
     assert.match(job.metadata.annotations!["helm.sh/hook"], /post-install/);
     assert.match(job.metadata.annotations!["helm.sh/hook"], /post-upgrade/);
-    assert.deepEqual(container({ spec: job.spec } as K8s).command, ["tickflow", "pairs", "add", "BTC/USD", "ETH/USD"]);
+    assert.deepEqual(container(job).command, ["tickflow", "pairs", "add", "BTC/USD", "ETH/USD"]);
     const pod = one(ms, "Pod", "tf-tickflow-test");
     assert.equal(pod.metadata.annotations!["helm.sh/hook"], "test");
     const env = Object.fromEntries(pod.spec.containers[0].env.filter((e: any) => "value" in e).map((e: any) => [e.name, e.value]));
