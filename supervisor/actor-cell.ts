@@ -14,6 +14,7 @@ import { pairToToken } from "../protocol/pairs.js";
 import { subjects } from "../protocol/subjects.js";
 import type { ActorDef, InputMsg, Output, SourceActorDef, SourceContext, StreamActorDef } from "./actor.js";
 import type { Config } from "./config.js";
+import { LatestWriter } from "./latest.js";
 import { Publisher } from "./publisher.js";
 import { recordFault } from "./supervision.js";
 
@@ -184,6 +185,7 @@ export class ActorCell {
     this.st.lastSeq = applied;
     const pubNc = await publishConnection(this.d.nc, this.key);
     const publisher = new Publisher(jetstream(pubNc), codec);
+    const latest = def.latest ? new LatestWriter(js, codec, this.d.log.child({ actor: this.key })) : null;
     let dirty = false;
     let sinceCp = 0;
     let lastCp = Date.now();
@@ -200,6 +202,7 @@ export class ActorCell {
       const bytes = encode({ v: 1, seq: applied, state, at: lastCp } satisfies Checkpoint, codec);
       cpChain = cpChain.then(async () => {
         await publisher.flush();
+        await latest?.flush();
         revision = revision === 0 ? await stateKv.create(this.key, bytes) : await stateKv.update(this.key, bytes, revision);
       });
       return cpChain;
@@ -245,7 +248,11 @@ export class ActorCell {
           outs.push(deadLetterOutput(def.stage, pair, (err as Error).message, m.subject, m.seq, m.data));
           this.st.deadLetters++;
         }
-        for (const o of outs) await publisher.publish(o);
+        for (const o of outs) {
+          await publisher.publish(o);
+          const mark = latest && def.latest!(o);
+          if (mark) latest!.offer(mark, o.subject, o.data);
+        }
         outs.length = 0;
         applied = m.seq;
         dirty = true;
