@@ -43,6 +43,29 @@ export const ConfigSchema = Type.Object({
     streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits }),
   }),
   log: Type.Object({ level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))) }),
+  // --- serving: gateway and sink ---
+  gateway: Type.Object({
+    port: Int(0, 65535),
+    host: Type.String({ minLength: 1 }),
+    /** Bearer token for PUT/DELETE /v1/pairs; empty disables those routes (403). */
+    adminToken: Type.String(),
+    /** Horizon used when a request names none (and by GET /predictions). */
+    defaultHorizon: Type.String({ pattern: "^[0-9]+[smhd]$" }),
+    /** Most records one history request returns. */
+    maxHistory: Int(1, 100_000),
+  }),
+  sink: Type.Object({
+    /** postgres://… of RisingWave or PostgreSQL; empty: `tickflow up` runs no sink. */
+    databaseUrl: Type.String(),
+    dialect: Type.Union([Type.Literal("risingwave"), Type.Literal("postgres")]),
+    /** Schema the tables live in (created by `tickflow sink migrate`). */
+    schema: Type.String({ pattern: "^[a-z_][a-z0-9_]{0,62}$" }),
+    /** A batch is written when it holds this many rows or is this old, whichever comes first. */
+    batchSize: Int(1, 50_000),
+    batchMs: Int(1, 60_000),
+    /** Prefix of the durable consumer names (one per table); replicas sharing it share the work. */
+    durablePrefix: Type.String({ pattern: "^[A-Za-z0-9_-]{1,32}$" }),
+  }),
 });
 export type Config = Static<typeof ConfigSchema> & { storage: StorageSettings };
 
@@ -60,6 +83,8 @@ export const DEFAULT_CONFIG: Config = {
   membership: { heartbeatMs: 1000, ttlMs: 5000 },
   storage: structuredClone(DEFAULT_STORAGE),
   log: { level: "info" },
+  gateway: { port: 3000, host: "0.0.0.0", adminToken: "", defaultHorizon: "5m", maxHistory: 5000 },
+  sink: { databaseUrl: "", dialect: "postgres", schema: "tickflow", batchSize: 500, batchMs: 250, durablePrefix: "tf_sink" },
 };
 
 /** Environment variable → config path, with how to parse it. */
@@ -82,6 +107,15 @@ const ENV: [string, string, "string" | "int" | "list"][] = [
   ["TICKFLOW_MEMBER_TTL_MS", "membership.ttlMs", "int"],
   ["TICKFLOW_REPLICAS", "storage.replicas", "int"],
   ["LOG_LEVEL", "log.level", "string"],
+  ["PORT", "gateway.port", "int"],
+  ["TICKFLOW_GATEWAY_HOST", "gateway.host", "string"],
+  ["TICKFLOW_ADMIN_TOKEN", "gateway.adminToken", "string"],
+  ["TICKFLOW_DEFAULT_HORIZON", "gateway.defaultHorizon", "string"],
+  ["DATABASE_URL", "sink.databaseUrl", "string"],
+  ["SINK_DIALECT", "sink.dialect", "string"],
+  ["SINK_SCHEMA", "sink.schema", "string"],
+  ["SINK_BATCH_SIZE", "sink.batchSize", "int"],
+  ["SINK_BATCH_MS", "sink.batchMs", "int"],
 ];
 
 const check = validator(ConfigSchema);
