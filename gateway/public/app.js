@@ -20,8 +20,10 @@ const bbUp = chart.addSeries(LineSeries, { color: "#8e7cc3", lineWidth: 1, price
 const bbLo = chart.addSeries(LineSeries, { color: "#8e7cc3", lineWidth: 1, priceLineVisible: false, lastValueVisible: false });
 const rsiSeries = chart.addSeries(LineSeries, { color: "#e07b39", lineWidth: 1, title: "RSI 14" }, 1);
 const macdSeries = chart.addSeries(HistogramSeries, { color: "#7ab7ff", title: "MACD hist" }, 2);
-chart.panes()[1]?.setHeight(90);
-chart.panes()[2]?.setHeight(90);
+// Price pane on top, two indicator panes below it at a fifth of its height each.
+chart.panes()[0]?.setStretchFactor(0.6);
+chart.panes()[1]?.setStretchFactor(0.2);
+chart.panes()[2]?.setStretchFactor(0.2);
 
 const sec = (ms) => Math.floor(ms / 1000);
 const fmt = (x, d = 2) => (x === null || x === undefined || !Number.isFinite(x) ? "–" : Number(x).toLocaleString(undefined, { maximumFractionDigits: d, minimumFractionDigits: d }));
