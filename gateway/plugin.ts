@@ -13,6 +13,7 @@ function portFlag(v: unknown, usage: (m: string) => never): number | undefined {
 
 export const gatewayCommand: CommandDef = {
   name: "gateway",
+  maxArgs: 0,
   help: `  gateway [--port N] [--host H] [--nats URL]
       The HTTP gateway: REST (/v1/…), live SSE (/v1/stream), /metrics, /docs and the dashboard
       at /. Port: --port, then PORT, then 3000. Run any number behind a load balancer.`,
@@ -38,9 +39,12 @@ export const gatewayPlugin: Plugin = {
   name: "gateway",
   commands: [gatewayCommand],
   options: { port: { type: "string" }, host: { type: "string" } },
-  upHelp: "  --port N          gateway and dashboard port (default: PORT, then 3000)",
+  upHelp: "      --port N        the gateway and dashboard port (default: PORT, then 3000); with --once only if given",
   async up(ctx) {
     const port = portFlag(ctx.flags.port, ctx.usage);
+    // A bounded run (--once) exits when done: no dashboard unless a port is asked for explicitly
+    // (so parallel bounded runs do not fight over port 3000).
+    if (ctx.flags.once && port === undefined && !process.env.PORT) return;
     let gw: RunningGateway | null = null;
     return {
       // Listen once the worker runs, so the first page already has actors to show.

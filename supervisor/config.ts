@@ -43,7 +43,9 @@ export const ConfigSchema = Type.Object({
     streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits }),
   }),
   log: Type.Object({ level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))) }),
-  // --- serving: gateway and sink ---
+  // --- serving: gateway and sink (and the terminal) ---
+  /** Log lines: `auto` = readable on a terminal, JSON when piped; or force `json` / `pretty`. */
+  logFormat: Type.Union([Type.Literal("auto"), Type.Literal("json"), Type.Literal("pretty")]),
   gateway: Type.Object({
     port: Int(0, 65535),
     host: Type.String({ minLength: 1 }),
@@ -83,6 +85,7 @@ export const DEFAULT_CONFIG: Config = {
   membership: { heartbeatMs: 1000, ttlMs: 5000 },
   storage: structuredClone(DEFAULT_STORAGE),
   log: { level: "info" },
+  logFormat: "auto",
   gateway: { port: 3000, host: "0.0.0.0", adminToken: "", defaultHorizon: "5m", maxHistory: 5000 },
   sink: { databaseUrl: "", dialect: "postgres", schema: "tickflow", batchSize: 500, batchMs: 250, durablePrefix: "tf_sink" },
 };
@@ -107,6 +110,7 @@ const ENV: [string, string, "string" | "int" | "list"][] = [
   ["TICKFLOW_MEMBER_TTL_MS", "membership.ttlMs", "int"],
   ["TICKFLOW_REPLICAS", "storage.replicas", "int"],
   ["LOG_LEVEL", "log.level", "string"],
+  ["LOG_FORMAT", "logFormat", "string"],
   ["PORT", "gateway.port", "int"],
   ["TICKFLOW_GATEWAY_HOST", "gateway.host", "string"],
   ["TICKFLOW_ADMIN_TOKEN", "gateway.adminToken", "string"],

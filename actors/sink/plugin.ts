@@ -11,6 +11,7 @@ const MIGRATE_DEADLINE_MS = 15_000;
 
 export const sinkCommand: CommandDef = {
   name: "sink",
+  maxArgs: 1,
   help: `  sink migrate | sink run [--nats URL]
       The RisingWave / PostgreSQL sink (DATABASE_URL; SINK_DIALECT risingwave|postgres; SINK_SCHEMA).
       migrate creates the schema and tables (safe to repeat); run writes candles, indicators,
@@ -59,7 +60,7 @@ export function redact(url: string): string {
 export const sinkPlugin: Plugin = {
   name: "sink",
   commands: [sinkCommand],
-  upHelp: "  (DATABASE_URL set: up also migrates and runs the sink; SINK_DIALECT, SINK_SCHEMA)",
+  upHelp: "      DATABASE_URL    set: up also migrates and runs the sink (SINK_DIALECT, SINK_SCHEMA)",
   async up(ctx) {
     const s = ctx.config.sink;
     if (!s.databaseUrl) return;
@@ -70,6 +71,11 @@ export const sinkPlugin: Plugin = {
       note: `sink → ${s.dialect} ${redact(s.databaseUrl)} (schema ${s.schema})`,
       async started() {
         await sink.start();
+      },
+      // up --once: every output of the run is in the database before the process exits.
+      async drained(sup) {
+        await sup.settle();
+        await sink.idle();
       },
       async close() {
         await sink.stop();

@@ -99,6 +99,19 @@ export class Sink {
     return [...this.stats.values()].map((s) => ({ ...s }));
   }
 
+  /** Resolves when every table's consumer has nothing pending and nothing unacked (bounded runs). */
+  async idle(pollMs = 100): Promise<void> {
+    for (;;) {
+      let busy = false;
+      for (const t of this.tables()) {
+        const i = await this.jsm.consumers.info(t.stream, this.durableName(t));
+        if (i.num_pending > 0 || i.num_ack_pending > 0) busy = true;
+      }
+      if (!busy) return;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
   /** Stops fetching and waits for the batch being written (unacked ones are redelivered later). */
   async stop(): Promise<void> {
     this.stopping = true;
