@@ -203,9 +203,15 @@ export class Supervisor {
   }
 
   private every(ms: number, fn: () => Promise<void> | void): void {
+    // A round still running when the next is due skips it: two lease renewals racing with the
+    // same revision would make the loser believe another member took the lease (seen under load).
+    let running = false;
     this.timers.push(setInterval(() => {
-      if (this.stopped) return;
-      Promise.resolve().then(fn).catch((err) => this.o.log.warn({ err: (err as Error).message }, "periodic task failed"));
+      if (this.stopped || running) return;
+      running = true;
+      Promise.resolve().then(fn)
+        .catch((err) => this.o.log.warn({ err: (err as Error).message }, "periodic task failed"))
+        .finally(() => (running = false));
     }, ms));
   }
 
