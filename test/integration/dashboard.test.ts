@@ -100,7 +100,11 @@ test("dashboard - headless Chromium draws candles, predictions, indicators, accu
     const next = { ...last, window_start_ms: last.window_start_ms + 60_000, window_end_ms: last.window_end_ms + 60_000, close: last.close + 5, high: last.high + 5 };
     await env.js.publish("md.candles.1m.BTC-USDT", encode(next, "msgpack"), { msgID: "dash-live", headers: publishHeaders("msgpack") });
     await page.waitForFunction((n) => Number(document.getElementById("chart")!.dataset.candles) === n, candles.length + 1, { timeout: 10_000 });
-    if (process.env.TICKFLOW_SCREENSHOT) await page.screenshot({ path: process.env.TICKFLOW_SCREENSHOT });
+    if (process.env.TICKFLOW_SCREENSHOT) {
+      // The chart paints on animation frames: let two pass so the picture has the live candle.
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      await page.screenshot({ path: process.env.TICKFLOW_SCREENSHOT });
+    }
     assert.deepEqual(errors, [], `no errors in the page: ${errors.join(" | ")}`);
   } finally {
     await browser.close();
