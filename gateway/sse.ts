@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { jsonReplacer } from "../protocol/codec.js";
 import { pairToToken } from "../protocol/pairs.js";
 import type { LatestValue } from "../supervisor/latest.js";
-import { formatCursor, kindOf, LIVE_STREAMS, parseCursor, type LiveEvent, type LiveHub } from "./live-hub.js";
+import { formatCursor, kindOf, parseCursor, type LiveEvent, type LiveHub } from "./live-hub.js";
 
 /** A client further behind than this on one stream is told to reload (event `reset`). */
 const CATCH_UP_CAP = 20_000;
@@ -81,5 +81,3 @@ export async function streamHandler(deps: SseDeps, req: FastifyRequest, reply: F
   buffering = false;
   for (const e of buffer.splice(0)) send(e);
 }
-
-export { LIVE_STREAMS };

@@ -50,7 +50,6 @@ export class Sink {
   private readonly stats = new Map<string, TableStats>();
   private readonly iters: ConsumerMessages[] = [];
   private readonly loops: Promise<void>[] = [];
-  private readonly timers: NodeJS.Timeout[] = [];
   private stopping = false;
   private wake = new Set<() => void>();
   private js!: JetStreamClient;
@@ -73,10 +72,7 @@ export class Sink {
     this.jsm = await jetstreamManager(this.o.nc);
     for (const t of this.tables()) {
       await this.ensureConsumer(t);
-      const consumer = await this.js.consumers.get(t.stream, this.durableName(t));
-      const iter = await consumer.consume({ max_messages: Math.min(this.o.settings.batchSize * 2, 10_000) });
-      this.iters.push(iter);
-      this.loops.push(this.run(t, iter));
+      this.loops.push(this.supervise(t));
     }
     this.o.log.info({ tables: this.tables().map((t) => t.name), dialect: this.o.settings.dialect, schema: this.o.settings.schema }, "sink started");
   }
@@ -115,10 +111,36 @@ export class Sink {
   /** Stops fetching and waits for the batch being written (unacked ones are redelivered later). */
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const t of this.timers) clearInterval(t);
     for (const it of this.iters) it.stop();
     for (const w of this.wake) w();
     await Promise.allSettled(this.loops);
+  }
+
+  /** Consumes a table's durable consumer until stop(); if consuming ends for another reason (the consumer was deleted, NATS went away for long), starts again. */
+  private async supervise(t: TableDef): Promise<void> {
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        if (attempt > 0) await this.ensureConsumer(t);
+        const consumer = await this.js.consumers.get(t.stream, this.durableName(t));
+        const iter = await consumer.consume({ max_messages: Math.min(this.o.settings.batchSize * 2, 10_000) });
+        this.iters.push(iter);
+        if (this.stopping) iter.stop();
+        await this.run(t, iter);
+        if (this.stopping) return;
+        this.o.log.warn({ table: t.name }, "sink: consuming ended; starting again");
+      } catch (err) {
+        if (this.stopping) return;
+        this.o.log.warn({ table: t.name, err: (err as Error).message }, "sink: consumer failed; starting again");
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, backoffDelay(attempt + 1, 200, 10_000));
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wake.add(done);
+      });
+    }
   }
 
   private async run(t: TableDef, iter: ConsumerMessages): Promise<void> {
@@ -130,20 +152,29 @@ export class Sink {
       if (buf.length === 0) return chain;
       const batch = buf;
       buf = [];
-      chain = chain.then(() => this.writeBatch(t, batch));
+      // A batch that fails unexpectedly is logged and left unacked (redelivered after ack_wait);
+      // the chain itself never stays rejected, or no later batch would be written.
+      chain = chain.then(() => this.writeBatch(t, batch)).catch((err) => {
+        this.o.log.error({ table: t.name, err: (err as Error).message }, "sink: batch failed; its messages will be redelivered");
+      });
       return chain;
     };
     // Time-based flush; a write in progress delays the next one (chain), never races it.
-    this.timers.push(setInterval(() => {
+    const timer = setInterval(() => {
       if (buf.length && Date.now() - oldest >= batchMs) flush().catch(() => {});
-    }, Math.max(10, Math.floor(batchMs / 2))));
-    for await (const m of iter) {
-      if (this.stopping) break;
-      if (buf.length === 0) oldest = Date.now();
-      buf.push(m);
-      if (buf.length >= batchSize) await flush();
+    }, Math.max(10, Math.floor(batchMs / 2)));
+    try {
+      for await (const m of iter) {
+        if (this.stopping) break;
+        if (buf.length === 0) oldest = Date.now();
+        buf.push(m);
+        if (buf.length >= batchSize) await flush();
+      }
+    } finally {
+      clearInterval(timer);
+      // What was fetched but not written is not acked: the server redelivers it after ack_wait.
+      await chain.catch(() => {});
     }
-    await chain.catch(() => {});
   }
 
   private async writeBatch(t: TableDef, msgs: JsMsg[]): Promise<void> {

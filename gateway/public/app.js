@@ -28,6 +28,8 @@ chart.panes()[2]?.setStretchFactor(0.2);
 const sec = (ms) => Math.floor(ms / 1000);
 const fmt = (x, d = 2) => (x === null || x === undefined || !Number.isFinite(x) ? "–" : Number(x).toLocaleString(undefined, { maximumFractionDigits: d, minimumFractionDigits: d }));
 const token = (pair) => pair.replace("/", "-");
+// Names come from the cluster (member ids are free text): escape before they go into HTML.
+const esc = (v) => String(v ?? "–").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 async function getJson(url) {
   const r = await fetch(url);
@@ -97,7 +99,7 @@ async function loadActors() {
   const s = await getJson("/v1/actors").catch(() => null);
   if (!s) return;
   $("members").textContent = `· ${s.members.length} member(s)`;
-  const rows = s.actors.map((a) => `<tr><td>${a.stage}</td><td>${a.pair}</td><td class="state-${a.state}">${a.state}</td><td>${a.owner ?? "–"}</td><td>${a.lastSeq}</td><td>${a.lag ?? "–"}</td><td>${a.restarts}</td><td>${a.deadLetters}</td></tr>`);
+  const rows = s.actors.map((a) => `<tr><td>${esc(a.stage)}</td><td>${esc(a.pair)}</td><td class="state-${esc(a.state)}">${esc(a.state)}</td><td>${esc(a.owner)}</td><td>${esc(a.lastSeq)}</td><td>${esc(a.lag)}</td><td>${esc(a.restarts)}</td><td>${esc(a.deadLetters)}</td></tr>`);
   document.querySelector("#actors tbody").innerHTML = rows.join("");
 }
 
@@ -138,7 +140,7 @@ function connect() {
 async function main() {
   const { pairs } = await getJson("/v1/pairs");
   const sel = $("pair");
-  sel.innerHTML = pairs.map((p) => `<option value="${p.pair}">${p.pair}</option>`).join("");
+  sel.innerHTML = pairs.map((p) => `<option value="${esc(p.pair)}">${esc(p.pair)}</option>`).join("");
   const fromUrl = new URLSearchParams(location.search).get("pair");
   state.pair = pairs.find((p) => p.pair === fromUrl || p.token === fromUrl)?.pair ?? pairs[0]?.pair ?? null;
   if (!state.pair) { $("live").textContent = "no pairs yet"; return; }
