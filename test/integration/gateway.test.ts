@@ -152,6 +152,7 @@ test("gateway - health, ready, actors, metrics, OpenAPI, dashboard assets", asyn
     return r.body.actors?.some((a: any) => a.stage === "indicators" && a.state === "running") ? r.body : null;
   }, 10_000, "actors");
   assert.ok(actors.members.some((m: any) => m.id === "gw-worker"));
+  await get("/v1/accuracy/ETH-USDT"); // the live-accuracy gauges cover what has been scored
   const metrics = await check(async () => {
     const r = await get("/metrics");
     return /tickflow_actor_lag\{stage="candles",pair="ETH\/USDT"/.test(r.body) ? r.body : null;
