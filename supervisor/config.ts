@@ -40,9 +40,27 @@ export const ConfigSchema = Type.Object({
   membership: Type.Object({ heartbeatMs: Int(100, 60_000), ttlMs: Int(500, 600_000) }),
   storage: Type.Object({
     replicas: Int(1, 5),
-    streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits }),
+    streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits, JOURNAL: Limits }),
+  }),
+  publish: Type.Object({
+    /** Connections per process on which actors publish (each actor always on the same one). */
+    connections: Int(1, 64),
+    /** A publish not acked within this long closes its connection; its actors restart from their checkpoints. */
+    ackTimeoutMs: Int(500, 600_000),
   }),
   log: Type.Object({ level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))) }),
+  // --- runtime: pool stages (competing consumers) ---
+  pool: Type.Object({
+    /** Messages in flight per process and pool stage (LLM calls are slow: several at once). */
+    concurrency: Int(1, 1000),
+    /** Attempts before a message that keeps failing is dead-lettered. */
+    maxDeliver: Int(1, 100),
+    /** Redelivery after this long without an ack (a worker that died); a live handler extends it. */
+    ackWaitMs: Int(500, 3_600_000),
+    /** Backoff before a failed message is redelivered: initial · 2^(attempt−1), capped. */
+    backoffInitialMs: Int(0, 3_600_000),
+    backoffMaxMs: Int(0, 3_600_000),
+  }),
   // --- serving: gateway and sink (and the terminal) ---
   /** Log lines: `auto` = readable on a terminal, JSON when piped; or force `json` / `pretty`. */
   logFormat: Type.Union([Type.Literal("auto"), Type.Literal("json"), Type.Literal("pretty")]),
@@ -84,7 +102,9 @@ export const DEFAULT_CONFIG: Config = {
   lease: { ttlMs: 5000, renewMs: 1500 },
   membership: { heartbeatMs: 1000, ttlMs: 5000 },
   storage: structuredClone(DEFAULT_STORAGE),
+  publish: { connections: 4, ackTimeoutMs: 10_000 },
   log: { level: "info" },
+  pool: { concurrency: 4, maxDeliver: 5, ackWaitMs: 30_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 },
   logFormat: "auto",
   gateway: { port: 3000, host: "0.0.0.0", adminToken: "", defaultHorizon: "5m", maxHistory: 5000 },
   sink: { databaseUrl: "", dialect: "postgres", schema: "tickflow", batchSize: 500, batchMs: 250, durablePrefix: "tf_sink" },
@@ -109,7 +129,13 @@ const ENV: [string, string, "string" | "int" | "list"][] = [
   ["TICKFLOW_HEARTBEAT_MS", "membership.heartbeatMs", "int"],
   ["TICKFLOW_MEMBER_TTL_MS", "membership.ttlMs", "int"],
   ["TICKFLOW_REPLICAS", "storage.replicas", "int"],
+  ["TICKFLOW_PUBLISH_CONNECTIONS", "publish.connections", "int"],
+  ["TICKFLOW_PUBLISH_ACK_TIMEOUT_MS", "publish.ackTimeoutMs", "int"],
   ["LOG_LEVEL", "log.level", "string"],
+  ["TICKFLOW_POOL_CONCURRENCY", "pool.concurrency", "int"],
+  ["TICKFLOW_POOL_MAX_DELIVER", "pool.maxDeliver", "int"],
+  ["TICKFLOW_POOL_ACK_WAIT_MS", "pool.ackWaitMs", "int"],
+  ["TICKFLOW_POOL_BACKOFF_MS", "pool.backoffInitialMs", "int"],
   ["LOG_FORMAT", "logFormat", "string"],
   ["PORT", "gateway.port", "int"],
   ["TICKFLOW_GATEWAY_HOST", "gateway.host", "string"],
