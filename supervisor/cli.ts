@@ -7,7 +7,6 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import pino, { type Logger } from "pino";
 import { decodeMsg, jsonReplacer } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
 import { normalizePair, pairToToken } from "../protocol/pairs.js";
@@ -24,6 +23,8 @@ import type { OutputOf } from "./status.js";
 import { Supervisor } from "./runtime.js";
 import { clusterStatus } from "./status.js";
 import { startWorker, type Worker } from "./worker.js";
+import { makeLogger } from "./log.js";
+import { startProgress } from "./progress.js";
 
 /** How long a one-shot command may wait on NATS before it gives up and says what it waited for. */
 const DEFAULT_DEADLINE_MS = 30_000;
@@ -49,10 +50,6 @@ const CORE_OPTIONS: Record<string, OptionSpec> = {
 
 function usage(msg: string): never {
   throw new TickflowError(ErrorCode.BadArgs, `${msg}\nRun \`tickflow --help\` for usage.`);
-}
-
-function makeLogger(config: Config): Logger {
-  return pino({ level: config.log.level, base: { pid: process.pid } }, pino.destination(2));
 }
 
 function configFrom(flags: Flags, plugins: Plugin[]): Config {
@@ -318,7 +315,14 @@ Common options:
       process.stderr.write(`tickflow up: NATS ${natsUrl} · pairs ${pairList.length <= 8 ? pairList.join(", ") : `${pairList.length}`}${notes.length ? ` · ${notes.join(" · ")}` : ""}\n`);
       for (const c of contributions) await c.started?.(worker.sup);
       if (flags.once) {
-        for (const c of contributions) await c.drained?.(worker.sup);
+        const sup = worker.sup;
+        const source = contributions.find((c) => c.progress);
+        const bar = source ? startProgress({ label: "tickflow up", sample: () => source.progress!(sup) }) : null;
+        try {
+          for (const c of contributions) await c.drained?.(worker.sup);
+        } finally {
+          bar?.stop();
+        }
         await worker.sup.settle();
         await shutdown();
         process.stderr.write(`tickflow up: inputs processed for ${pairList.length} pair(s)\n`);

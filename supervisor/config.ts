@@ -79,6 +79,31 @@ export const ConfigSchema = Type.Object({
   }),
   /** HTTP /healthz, /readyz, /metrics of a worker (`tickflow run`); port 0 = off. */
   health: Type.Object({ port: Int(0, 65535), host: Type.String({ minLength: 1 }) }),
+  // --- serving: gateway and sink (and the terminal) ---
+  /** Log lines: `auto` = readable on a terminal, JSON when piped; or force `json` / `pretty`. */
+  logFormat: Type.Union([Type.Literal("auto"), Type.Literal("json"), Type.Literal("pretty")]),
+  gateway: Type.Object({
+    port: Int(0, 65535),
+    host: Type.String({ minLength: 1 }),
+    /** Bearer token for PUT/DELETE /v1/pairs; empty disables those routes (403). */
+    adminToken: Type.String(),
+    /** Horizon used when a request names none (and by GET /predictions). */
+    defaultHorizon: Type.String({ pattern: "^[0-9]+[smhd]$" }),
+    /** Most records one history request returns. */
+    maxHistory: Int(1, 100_000),
+  }),
+  sink: Type.Object({
+    /** postgres://… of RisingWave or PostgreSQL; empty: `tickflow up` runs no sink. */
+    databaseUrl: Type.String(),
+    dialect: Type.Union([Type.Literal("risingwave"), Type.Literal("postgres")]),
+    /** Schema the tables live in (created by `tickflow sink migrate`). */
+    schema: Type.String({ pattern: "^[a-z_][a-z0-9_]{0,62}$" }),
+    /** A batch is written when it holds this many rows or is this old, whichever comes first. */
+    batchSize: Int(1, 50_000),
+    batchMs: Int(1, 60_000),
+    /** Prefix of the durable consumer names (one per table); replicas sharing it share the work. */
+    durablePrefix: Type.String({ pattern: "^[A-Za-z0-9_-]{1,32}$" }),
+  }),
 });
 export type Config = Static<typeof ConfigSchema> & { storage: StorageSettings };
 
@@ -100,6 +125,9 @@ export const DEFAULT_CONFIG: Config = {
   pool: { concurrency: 4, maxDeliver: 5, ackWaitMs: 30_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 },
   natsAuth: { credsFile: "", user: "", password: "", token: "", caFile: "", certFile: "", keyFile: "", connectTimeoutMs: 10_000 },
   health: { port: 0, host: "0.0.0.0" },
+  logFormat: "auto",
+  gateway: { port: 3000, host: "0.0.0.0", adminToken: "", defaultHorizon: "5m", maxHistory: 5000 },
+  sink: { databaseUrl: "", dialect: "postgres", schema: "tickflow", batchSize: 500, batchMs: 250, durablePrefix: "tf_sink" },
 };
 
 /** Environment variable → config path, with how to parse it. */
@@ -138,6 +166,16 @@ const ENV: [string, string, "string" | "int" | "list"][] = [
   ["NATS_CONNECT_TIMEOUT_MS", "natsAuth.connectTimeoutMs", "int"],
   ["TICKFLOW_HEALTH_PORT", "health.port", "int"],
   ["TICKFLOW_HEALTH_HOST", "health.host", "string"],
+  ["LOG_FORMAT", "logFormat", "string"],
+  ["PORT", "gateway.port", "int"],
+  ["TICKFLOW_GATEWAY_HOST", "gateway.host", "string"],
+  ["TICKFLOW_ADMIN_TOKEN", "gateway.adminToken", "string"],
+  ["TICKFLOW_DEFAULT_HORIZON", "gateway.defaultHorizon", "string"],
+  ["DATABASE_URL", "sink.databaseUrl", "string"],
+  ["SINK_DIALECT", "sink.dialect", "string"],
+  ["SINK_SCHEMA", "sink.schema", "string"],
+  ["SINK_BATCH_SIZE", "sink.batchSize", "int"],
+  ["SINK_BATCH_MS", "sink.batchMs", "int"],
 ];
 
 const check = validator(ConfigSchema);
