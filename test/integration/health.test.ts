@@ -84,9 +84,9 @@ test("health - actorMetrics counts actors by stage and state and escapes label v
   assert.doesNotMatch(text, /tickflow_actor_lag\{[^}]*ETH/);
 });
 
-test("health - tickflow run --health-port serves the probes the Helm chart points at", async () => {
+test("health - tickflow run with TICKFLOW_HEALTH_PORT (as the Helm chart sets it) serves the probes", async () => {
   const port = await freePort();
-  const proc = tickflow(["run", "--stages", "candles", "--id", "hp1", "--nats", server.url, "--health-port", String(port)], { ...FAST_LEASES, TICKFLOW_HEALTH_HOST: "127.0.0.1" });
+  const proc = tickflow(["run", "--stages", "candles", "--id", "hp1", "--nats", server.url], { ...FAST_LEASES, TICKFLOW_HEALTH_PORT: String(port), TICKFLOW_HEALTH_HOST: "127.0.0.1" });
   try {
     const url = (p: string) => `http://127.0.0.1:${port}${p}`;
     await check(async () => (await fetch(url(HEALTH_PATHS.ready)).catch(() => null))?.status === 200, 60_000, `/readyz of tickflow run (stderr: ${proc.stderr()})`);
