@@ -239,6 +239,23 @@ describe("non-default values", () => {
     assert.equal(vols["nats-tls"].secret.secretName, "nats-client-tls");
   });
 
+  test("helm chart - the bundled NATS can require the same token, read from the chart's Secret, never written in its config", async () => {
+    const token = "tok-bundled-31x9";
+    const ms = await render({
+      nats: {
+        auth: { token },
+        config: { merge: { authorization: { token: "<< $NATS_TOKEN >>" } } },
+        container: { env: { NATS_TOKEN: { valueFrom: { secretKeyRef: { name: "tf-tickflow-secrets", key: "NATS_TOKEN" } } } } },
+      },
+    });
+    for (const m of ms) await validate(m);
+    assert.match(one(ms, "ConfigMap", "tf-nats-config").data["nats.conf"], /"token": \$NATS_TOKEN/);
+    for (const c of all(ms, "ConfigMap")) assert.ok(!JSON.stringify(c).includes(token), `${c.metadata.name} holds the token`);
+    const natsEnv = one(ms, "StatefulSet", "tf-nats").spec.template.spec.containers[0].env;
+    assert.deepEqual(natsEnv.find((e: any) => e.name === "NATS_TOKEN").valueFrom.secretKeyRef, { name: "tf-tickflow-secrets", key: "NATS_TOKEN" });
+    assert.equal(Buffer.from(one(ms, "Secret", "tf-tickflow-secrets").data.NATS_TOKEN, "base64").toString(), token);
+  });
+
   test("helm chart - an existing Secret replaces the chart's; table names come from one place", async () => {
     const ms = await render({ secrets: { existingSecret: "prod-tickflow" }, nats: { auth: { useCreds: true } }, database: { tables: { outcomes: "tf_outcomes", candles: "tf_candles" } } });
     assert.equal(all(ms, "Secret").length, 0);
