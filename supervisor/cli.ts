@@ -7,10 +7,10 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import pino, { type Logger } from "pino";
 import { decodeMsg, jsonReplacer } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
 import { normalizePair, pairToToken } from "../protocol/pairs.js";
+import { isPlainKey } from "./actor-key.js";
 import { bootstrap, openBuckets } from "../protocol/streams.js";
 import type { ActorDef } from "./actor.js";
 import { loadConfig, type Config } from "./config.js";
@@ -23,6 +23,8 @@ import type { OutputOf } from "./status.js";
 import { Supervisor } from "./runtime.js";
 import { clusterStatus } from "./status.js";
 import { startWorker, type Worker } from "./worker.js";
+import { makeLogger } from "./log.js";
+import { startProgress } from "./progress.js";
 
 /** How long a one-shot command may wait on NATS before it gives up and says what it waited for. */
 const DEFAULT_DEADLINE_MS = 30_000;
@@ -48,10 +50,6 @@ const CORE_OPTIONS: Record<string, OptionSpec> = {
 
 function usage(msg: string): never {
   throw new TickflowError(ErrorCode.BadArgs, `${msg}\nRun \`tickflow --help\` for usage.`);
-}
-
-function makeLogger(config: Config): Logger {
-  return pino({ level: config.log.level, base: { pid: process.pid } }, pino.destination(2));
 }
 
 function configFrom(flags: Flags, plugins: Plugin[]): Config {
@@ -264,7 +262,8 @@ Common options:
           if (sub !== "restart" || !stage || !keyArg) usage("usage: tickflow actors restart STAGE KEY");
           // Any stage name: the runtime is generic, and a deployment may run stages this CLI does not know.
           if (!/^[a-z][a-z0-9_-]*$/.test(stage)) usage(`"${stage}" is not a stage name (stages: ${cli.stageNames().join(", ")})`);
-          const key = keyArg.includes("/") || /^[A-Z0-9]+-[A-Z0-9]+$/i.test(keyArg) ? pairToToken(normalizePair(keyArg)) : keyArg;
+          // A plain key (lower case: a news source such as rss-coindesk) as it is; otherwise a pair (BTC/USD, BTC-USD).
+          const key = isPlainKey(keyArg) ? keyArg : pairToToken(normalizePair(keyArg));
           return oneShot("actors", ctx, async (_nc, js) => {
             const kv = await openBuckets(js);
             await kv.leases.delete(`${stage}.${key}`);
@@ -316,7 +315,14 @@ Common options:
       process.stderr.write(`tickflow up: NATS ${natsUrl} · pairs ${pairList.length <= 8 ? pairList.join(", ") : `${pairList.length}`}${notes.length ? ` · ${notes.join(" · ")}` : ""}\n`);
       for (const c of contributions) await c.started?.(worker.sup);
       if (flags.once) {
-        for (const c of contributions) await c.drained?.(worker.sup);
+        const sup = worker.sup;
+        const source = contributions.find((c) => c.progress);
+        const bar = source ? startProgress({ label: "tickflow up", sample: () => source.progress!(sup) }) : null;
+        try {
+          for (const c of contributions) await c.drained?.(worker.sup);
+        } finally {
+          bar?.stop();
+        }
         await worker.sup.settle();
         await shutdown();
         process.stderr.write(`tickflow up: inputs processed for ${pairList.length} pair(s)\n`);
@@ -414,7 +420,7 @@ async function status(nc: NatsConnection, ctx: CommandContext, stages: string[],
   const now = Date.now();
   const rows = [["STAGE", "KEY", "STATE", "OWNER", "LAST SEQ", "LAST INPUT", "LAG", "RESTARTS", "DLQ"]];
   for (const a of s.actors) {
-    rows.push([a.stage, (a as { key?: string }).key ?? a.pair, a.state, a.owner ?? "-", String(a.lastSeq), a.lastInputAt ? `${((now - a.lastInputAt) / 1000).toFixed(1)}s ago` : "-",
+    rows.push([a.stage, a.key, a.state, a.owner ?? "-", String(a.lastSeq), a.lastInputAt ? `${((now - a.lastInputAt) / 1000).toFixed(1)}s ago` : "-",
       a.lag === null ? "-" : String(a.lag), String(a.restarts), String(a.deadLetters)]);
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

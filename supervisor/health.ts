@@ -95,9 +95,9 @@ export function actorMetrics(member: string, actors: ActorStatus[]): string {
   ];
   for (const [field, name, help] of counters) {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-    for (const a of actors) lines.push(`${name}{member="${esc(member)}",stage="${esc(a.stage)}",pair="${esc(a.pair)}"} ${a[field] as number}`);
+    for (const a of actors) lines.push(`${name}{member="${esc(member)}",stage="${esc(a.stage)}",key="${esc(a.key)}"} ${a[field] as number}`);
   }
   lines.push("# HELP tickflow_actor_lag Messages pending for the actor's input.", "# TYPE tickflow_actor_lag gauge");
-  for (const a of actors) if (a.lag !== null) lines.push(`tickflow_actor_lag{member="${esc(member)}",stage="${esc(a.stage)}",pair="${esc(a.pair)}"} ${a.lag}`);
+  for (const a of actors) if (a.lag !== null) lines.push(`tickflow_actor_lag{member="${esc(member)}",stage="${esc(a.stage)}",key="${esc(a.key)}"} ${a.lag}`);
   return lines.join("\n") + "\n";
 }

@@ -53,7 +53,7 @@ test("health - liveness follows the NATS connection, readiness the supervisor, m
       const m = await get(h, HEALTH_PATHS.metrics);
       return m.body.includes('tickflow_actors{member="h1",stage="candles",state="running"} 1') ? m : null;
     }, 15_000, "the candles actor in /metrics");
-    assert.match(metrics.body, /tickflow_actor_restarts_total\{member="h1",stage="candles",pair="BTC\/USD"\} 0/);
+    assert.match(metrics.body, /tickflow_actor_restarts_total\{member="h1",stage="candles",key="BTC\/USD"\} 0/);
 
     await server.kill("SIGKILL");
     await check(async () => (await get(h, HEALTH_PATHS.live)).status === 503, 15_000, "liveness down while NATS is gone");
@@ -80,7 +80,7 @@ test("health - actorMetrics counts actors by stage and state and escapes label v
   ] as never);
   assert.match(text, /tickflow_actors\{member="m\\"1",stage="candles",state="running"\} 2\n/);
   assert.match(text, /tickflow_actors\{member="m\\"1",stage="trades",state="failed"\} 1\n/);
-  assert.match(text, /tickflow_actor_lag\{member="m\\"1",stage="candles",pair="BTC\/USD"\} 3\n/);
+  assert.match(text, /tickflow_actor_lag\{member="m\\"1",stage="candles",key="BTC\/USD"\} 3\n/);
   assert.doesNotMatch(text, /tickflow_actor_lag\{[^}]*ETH/);
 });
 
