@@ -73,7 +73,7 @@ export async function startHealthServer(o: HealthOptions): Promise<HealthServer>
   };
 }
 
-/** Prometheus text: actors by stage and state, and their counters, for one process. */
+/** Prometheus text: actors by stage and state, and their counters per key (pair, source, "pool"), for one process. */
 export function actorMetrics(member: string, actors: ActorStatus[]): string {
   const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
   const lines: string[] = [];
