@@ -3,8 +3,7 @@
 // it crashes, until the restart budget is spent and it is marked failed.
 import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { createHash } from "node:crypto";
 import { decode, encode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
@@ -16,6 +15,7 @@ import type { KeyedActorDef, InputMsg, Output, SourceActorDef, SourceContext, St
 import { actorKey, keyToken } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { checkJoinedInputs, Forwarder, JOURNAL_STREAM, journalInput, journalSubject, recoverPositions } from "./journal.js";
+import type { PublishPool } from "./publish-pool.js";
 import { Publisher } from "./publisher.js";
 import { recordFault } from "./supervision.js";
 
@@ -60,6 +60,8 @@ export type CellDeps = {
   nc: NatsConnection;
   js: JetStreamClient;
   stateKv: KV;
+  /** Outputs travel on one of the process's few publish connections (see publish-pool.ts). */
+  pool: PublishPool;
   log: Logger;
   /** Called once when the restart budget is spent. */
   onFailed(reason: string): void;
@@ -75,19 +77,6 @@ export function deadLetterOutput(stage: string, key: string, reason: string, sub
   const dl: DeadLetter = { v: SCHEMA_VERSION, stage, pair: key, reason, subject, seq, ts_ms: Date.now(), payload: raw };
   if (!isPair(key)) dl.key = key;
   return { subject: subjects.dlq(stage, key), msgId: `dlq:${stage}:${token}:${id}`, data: dl };
-}
-
-/**
- * Outputs go out on a connection of their own that never reconnects. With pipelined publishes on
- * a reconnecting connection, a request lost with a dying socket can be followed by later ones
- * that the client buffered and sends after reconnecting: the stream would hold a gap, and a
- * source resuming from the stream's tail would skip the lost message. TCP keeps order, so without
- * reconnects whatever the stream holds is a prefix of what we sent; a drop crashes the actor and
- * it resumes from its checkpoint (or its output stream's tail), where dedup ids absorb repeats.
- */
-async function publishConnection(nc: NatsConnection, name: string): Promise<NatsConnection> {
-  const server = nc.getServer();
-  return connect({ servers: server.includes("://") ? server : `nats://${server}`, reconnect: false, name: `${name}-pub` });
 }
 
 export class ActorCell {
@@ -206,8 +195,8 @@ export class ActorCell {
     this.st.lastSeq = applied;
     const spec = def.input(key);
     const joined = Array.isArray(spec) ? checkJoinedInputs(def.stage, spec) : null;
-    const pubNc = await publishConnection(this.d.nc, this.key);
-    const publisher = new Publisher(jetstream(pubNc), codec);
+    const conn = await this.d.pool.forKey(this.key);
+    const publisher = new Publisher(conn, codec);
     let dirty = false;
     let sinceCp = 0;
     let lastCp = Date.now();
@@ -267,11 +256,12 @@ export class ActorCell {
       cpError = err;
       iter.stop();
     };
-    pubNc.closed().then(() => {
-      if (!this.stopping) this.failCheckpoint(new Error("the publish connection to NATS was lost"));
+    let running = true;
+    conn.closed.then(() => {
+      if (running && !this.stopping) this.failCheckpoint(new Error("the publish connection to NATS was lost"));
     });
     forwarder = joined
-      ? new Forwarder({ js, pubJs: jetstream(pubNc), stage: def.stage, key, inputs: joined, positions: { ...positions }, log: this.d.log, fail: (err) => this.failCheckpoint(err) })
+      ? new Forwarder({ js, conn, stage: def.stage, key, inputs: joined, positions: { ...positions }, log: this.d.log, fail: (err) => this.failCheckpoint(err) })
       : null;
     try {
       await forwarder?.start();
@@ -322,7 +312,7 @@ export class ActorCell {
       this.iter = null;
       this.st.published = publisher.published;
       this.st.duplicates = publisher.duplicates;
-      await pubNc.close().catch(() => {});
+      running = false;
     }
   }
 
@@ -334,8 +324,8 @@ export class ActorCell {
     const entry = await stateKv.get(this.key);
     let revision = entry?.revision ?? 0;
     let saved: unknown = entry && entry.operation === "PUT" && entry.length > 0 ? (decode(entry.value) as Checkpoint).state : undefined;
-    const pubNc = await publishConnection(nc, this.key);
-    const publisher = new Publisher(jetstream(pubNc), config.codec);
+    const conn = await this.d.pool.forKey(this.key);
+    const publisher = new Publisher(conn, config.codec);
     const abort = new AbortController();
     this.abort = abort;
     if (this.stopping) abort.abort();
@@ -400,8 +390,9 @@ export class ActorCell {
         return saving;
       },
     };
-    pubNc.closed().then(() => {
-      if (!abort.signal.aborted) ctx.crash(new Error("the publish connection to NATS was lost"));
+    let running = true;
+    conn.closed.then(() => {
+      if (running && !abort.signal.aborted) ctx.crash(new Error("the publish connection to NATS was lost"));
     });
     this.st.state = "running";
     const run = def.run(ctx);
@@ -415,7 +406,7 @@ export class ActorCell {
     } finally {
       sync();
       this.abort = null;
-      await pubNc.close().catch(() => {});
+      running = false;
     }
   }
 }

@@ -42,6 +42,12 @@ export const ConfigSchema = Type.Object({
     replicas: Int(1, 5),
     streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits, JOURNAL: Limits }),
   }),
+  publish: Type.Object({
+    /** Connections per process on which actors publish (each actor always on the same one). */
+    connections: Int(1, 64),
+    /** A publish not acked within this long closes its connection; its actors restart from their checkpoints. */
+    ackTimeoutMs: Int(500, 600_000),
+  }),
   log: Type.Object({ level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))) }),
   // --- runtime: pool stages (competing consumers) ---
   pool: Type.Object({
@@ -71,6 +77,7 @@ export const DEFAULT_CONFIG: Config = {
   lease: { ttlMs: 5000, renewMs: 1500 },
   membership: { heartbeatMs: 1000, ttlMs: 5000 },
   storage: structuredClone(DEFAULT_STORAGE),
+  publish: { connections: 4, ackTimeoutMs: 10_000 },
   log: { level: "info" },
   pool: { concurrency: 4, maxDeliver: 5, ackWaitMs: 30_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 },
 };
@@ -94,6 +101,8 @@ const ENV: [string, string, "string" | "int" | "list"][] = [
   ["TICKFLOW_HEARTBEAT_MS", "membership.heartbeatMs", "int"],
   ["TICKFLOW_MEMBER_TTL_MS", "membership.ttlMs", "int"],
   ["TICKFLOW_REPLICAS", "storage.replicas", "int"],
+  ["TICKFLOW_PUBLISH_CONNECTIONS", "publish.connections", "int"],
+  ["TICKFLOW_PUBLISH_ACK_TIMEOUT_MS", "publish.ackTimeoutMs", "int"],
   ["LOG_LEVEL", "log.level", "string"],
   ["TICKFLOW_POOL_CONCURRENCY", "pool.concurrency", "int"],
   ["TICKFLOW_POOL_MAX_DELIVER", "pool.maxDeliver", "int"],
