@@ -99,7 +99,7 @@ export class Forwarder {
 
   constructor(private readonly o: {
     js: JetStreamClient;
-    /** The actor's own publish connection: journal appends and outputs share its order guarantees. */
+    /** The actor's publish connection (see publish-pool.ts): journal appends travel in order with its outputs. */
     conn: PooledConnection;
     stage: string;
     key: string;

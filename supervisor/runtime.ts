@@ -1,8 +1,7 @@
 // The per-process supervisor: watches the desired pairs, the live members and the leases, computes
-// the owner of every (stage, key) by rendezvous hashing (keys: the desired pairs, or a stage's own
-// list), takes leases with KV create / compare-and-set, and runs an ActorCell for each lease it
-// holds; pool stages run a PoolCell in every process, without a lease. One process or many, the
-// code is the same: `tickflow up` is simply a single member that wins every key.
+// the owner of every (stage, pair) by rendezvous hashing, takes leases with KV create /
+// compare-and-set, and runs an ActorCell for each lease it holds. One process or many, the code is
+// the same: `tickflow up` is simply a single member that wins every key.
 //
 // Leases are bound to the holder's session, as etcd binds keys to one lease: a lease record names
 // its owner, and it is valid while the owner's member record in tf_members keeps changing (one
@@ -11,6 +10,9 @@
 // (a busy event loop, a backlog) the rounds overlapped, raced on the same revision, and a lone
 // worker read its own write as "another member holds the lease". Now periodic work never overlaps
 // itself, and a lease is lost only when its record really names someone else.
+//
+// Keyed actors: the key is the desired pairs, or a stage's own list; pool stages run a PoolCell in
+// every process, without a lease.
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -25,8 +27,9 @@ import { actorKey, checkKeys } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { holderDeadline, leaseExpired } from "./lease-math.js";
 import { rendezvousOwner } from "./placement.js";
-import { PoolCell } from "./pool-cell.js";
+import { connectionSecurity } from "./nats.js";
 import { PublishPool } from "./publish-pool.js";
+import { PoolCell } from "./pool-cell.js";
 
 export type LeaseValue = { owner: string | null; since: number; failed?: { reason: string; at: number } };
 export type MemberValue = { id: string; instance: string; stages: string[]; host: string; pid: number; startedAt: number; beatAt: number };
@@ -83,6 +86,7 @@ export class Supervisor {
   private pool!: PublishPool;
   private ready = { pairs: false, members: false, leases: false };
   private stopped = false;
+  private started = false;
   private reconciling = false;
   private again = false;
 
@@ -99,7 +103,11 @@ export class Supervisor {
     // Keys computed from config are checked before anything runs: a bad one stops the process with its name.
     for (const def of this.o.stages) this.keysOf(def, []);
     this.kv = await openBuckets(js);
-    this.pool = new PublishPool(PublishPool.serverOf(this.o.nc), { size: config.publish.connections, name: this.id, ackTimeoutMs: config.publish.ackTimeoutMs });
+    this.pool = new PublishPool(PublishPool.serverOf(this.o.nc), {
+      size: config.publish.connections, name: this.id, ackTimeoutMs: config.publish.ackTimeoutMs,
+      // The same credentials, TLS and deadline as the connection this supervisor was given.
+      connectOptions: connectionSecurity(this.o.nc),
+    });
     await this.checkIdFree();
     await this.heartbeat();
     await this.watch(this.kv.pairs, this.pairs, "pairs");
@@ -113,6 +121,7 @@ export class Supervisor {
       this.pools.push(pool);
       pool.start();
     }
+    this.started = true;
     this.o.log.info({ member: this.id, stages: this.o.stages.map((s) => s.stage) }, "supervisor started");
   }
 
@@ -141,6 +150,11 @@ export class Supervisor {
     this.cells.clear();
     this.held.clear();
     await this.pool.close();
+  }
+
+  /** Started, not stopped, and the pairs, members and leases watches have their initial state (the /readyz probe). */
+  isReady(): boolean {
+    return this.started && !this.stopped && this.ready.pairs && this.ready.members && this.ready.leases;
   }
 
   /**
