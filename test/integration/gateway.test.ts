@@ -14,7 +14,7 @@ import { summarizeOutcomes } from "../../gateway/accuracy.js";
 import type { Supervisor } from "../../supervisor/runtime.js";
 import { startWorker, type Worker } from "../../supervisor/worker.js";
 import { ETH_FILE, readTrades } from "../harness/data.js";
-import { publishMl, predictionsFrom, publishSentiment, sentimentSignal } from "../harness/ml-fixtures.js";
+import { pipelineDone, publishMl, predictionsFrom, publishSentiment, sentimentSignal } from "../harness/ml-fixtures.js";
 import { check, cleanup, readAll, setup, type Env } from "../harness/nats.js";
 import { addPair, publishEos, publishTrades, quietLog, testConfig } from "../harness/pipeline.js";
 import { SseClient } from "../harness/sse.js";
@@ -36,12 +36,8 @@ before(async () => {
   worker = await startWorker({ nc: env.nc, config, log: quietLog, id: "gw-worker", stages: [candlesActor, indicatorsActor()] });
   sup = worker.sup;
   await publishTrades(env.js, raw);
-  await publishEos(env.js, PAIR, raw[raw.length - 1]);
-  candles = (await check(async () => {
-    const c = await readAll(env.js, "CANDLES", "md.candles.1m.ETH-USDT");
-    const i = await readAll(env.js, "INDICATORS", "md.indicators.1m.ETH-USDT");
-    return c.length > 5 && i.length === c.length ? c : null;
-  }, 30_000, "candles and indicators")).map((m) => m.data);
+  await pipelineDone(env.js, sup, PAIR, await publishEos(env.js, PAIR, raw[raw.length - 1]));
+  candles = (await readAll(env.js, "CANDLES", "md.candles.1m.ETH-USDT")).map((m) => m.data);
   ({ preds, outcomes } = predictionsFrom(candles));
   await publishMl(env.js, preds, outcomes);
   await publishSentiment(env.js, [sentimentSignal(PAIR, candles[3].window_end_ms, -0.2), sentimentSignal(PAIR, candles[6].window_end_ms, 0.35)]);

@@ -8,6 +8,7 @@ import { indicatorsActor } from "../../actors/indicators/actor.js";
 import { BUCKETS } from "../../protocol/streams.js";
 import { decodeLatest, latestKeys, LatestWriter } from "../../supervisor/latest.js";
 import { ETH_FILE, readTrades } from "../harness/data.js";
+import { pipelineDone } from "../harness/ml-fixtures.js";
 import { check, cleanup, readAll, setup, type Env } from "../harness/nats.js";
 import { addPair, publishEos, publishTrades, quietLog, startSupervisor } from "../harness/pipeline.js";
 
@@ -27,12 +28,8 @@ test("latest - candles and indicators stages keep the newest candle per timefram
   const sup = await startSupervisor(env, "w-latest", [candlesActor, indicatorsActor()]);
   try {
     await publishTrades(env.js, raw);
-    await publishEos(env.js, pair, raw[raw.length - 1]);
-    const candles = await check(async () => {
-      const all = await readAll(env.js, "CANDLES", "md.candles.1m.ETH-USDT");
-      const ind = await readAll(env.js, "INDICATORS", "md.indicators.1m.ETH-USDT");
-      return all.length > 0 && ind.length === all.length ? all : null;
-    }, 30_000, "candles and indicators");
+    await pipelineDone(env.js, sup, pair, await publishEos(env.js, pair, raw[raw.length - 1]));
+    const candles = await readAll(env.js, "CANDLES", "md.candles.1m.ETH-USDT");
     const newest = candles[candles.length - 1].data;
     const got = await check(async () => {
       const e = await kv.get(latestKeys.candles("1m", pair));
