@@ -17,6 +17,12 @@ export const ErrorCode = {
   KrakenApi: "TF_KRAKEN_API",
   /** A REST backfill gave up after its retry budget. */
   KrakenBackfillFailed: "TF_KRAKEN_BACKFILL_FAILED",
+  /** NATS refused our credentials (creds file, user/password or token). */
+  NatsAuth: "TF_NATS_AUTH",
+  /** The TLS handshake with NATS failed (unknown CA, missing client certificate, TLS required/not offered). */
+  NatsTls: "TF_NATS_TLS",
+  /** No NATS server answered within the connect deadline. */
+  NatsUnreachable: "TF_NATS_UNREACHABLE",
   // --- serving (gateway HTTP errors and the sink) ---
   /** No such route, or a pair that Tickflow does not know. */
   NotFound: "TF_NOT_FOUND",
