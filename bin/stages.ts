@@ -2,11 +2,15 @@
 // each. The runtime in supervisor/ knows none of them; adding a stage is a folder plus a line here.
 import { candlesPlugin } from "../actors/candles/plugin.js";
 import { indicatorsPlugin } from "../actors/indicators/plugin.js";
+import { sinkPlugin } from "../actors/sink/plugin.js";
 import { tradesPlugin } from "../actors/trades/plugin.js";
+import { gatewayPlugin } from "../gateway/plugin.js";
 import type { Plugin } from "../supervisor/plugin.js";
 
 export const plugins: Plugin[] = [
   tradesPlugin,
   candlesPlugin,
   indicatorsPlugin,
+  sinkPlugin,
+  gatewayPlugin,
 ];

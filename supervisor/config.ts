@@ -40,9 +40,70 @@ export const ConfigSchema = Type.Object({
   membership: Type.Object({ heartbeatMs: Int(100, 60_000), ttlMs: Int(500, 600_000) }),
   storage: Type.Object({
     replicas: Int(1, 5),
-    streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits }),
+    streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits, JOURNAL: Limits }),
+  }),
+  publish: Type.Object({
+    /** Connections per process on which actors publish (each actor always on the same one). */
+    connections: Int(1, 64),
+    /** A publish not acked within this long closes its connection; its actors restart from their checkpoints. */
+    ackTimeoutMs: Int(500, 600_000),
   }),
   log: Type.Object({ level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))) }),
+  // --- runtime: pool stages (competing consumers) ---
+  pool: Type.Object({
+    /** Messages in flight per process and pool stage (LLM calls are slow: several at once). */
+    concurrency: Int(1, 1000),
+    /** Attempts before a message that keeps failing is dead-lettered. */
+    maxDeliver: Int(1, 100),
+    /** Redelivery after this long without an ack (a worker that died); a live handler extends it. */
+    ackWaitMs: Int(500, 3_600_000),
+    /** Backoff before a failed message is redelivered: initial · 2^(attempt−1), capped. */
+    backoffInitialMs: Int(0, 3_600_000),
+    backoffMaxMs: Int(0, 3_600_000),
+  }),
+  // --- secured NATS and health endpoint (Kubernetes) ---
+  /** How every connection authenticates to NATS; empty strings = not used. See supervisor/nats.ts. */
+  natsAuth: Type.Object({
+    /** A .creds file (user JWT + NKey seed). */
+    credsFile: Type.String(),
+    user: Type.String(),
+    password: Type.String(),
+    token: Type.String(),
+    /** CA bundle (PEM) that signed the server's certificate; setting it turns TLS on. */
+    caFile: Type.String(),
+    /** Client certificate and key (PEM) for servers that verify clients (mTLS). */
+    certFile: Type.String(),
+    keyFile: Type.String(),
+    /** Deadline for each connection handshake (TCP, TLS, auth). */
+    connectTimeoutMs: Int(100, 600_000),
+  }),
+  /** HTTP /healthz, /readyz, /metrics of a worker (`tickflow run`); port 0 = off. */
+  health: Type.Object({ port: Int(0, 65535), host: Type.String({ minLength: 1 }) }),
+  // --- serving: gateway and sink (and the terminal) ---
+  /** Log lines: `auto` = readable on a terminal, JSON when piped; or force `json` / `pretty`. */
+  logFormat: Type.Union([Type.Literal("auto"), Type.Literal("json"), Type.Literal("pretty")]),
+  gateway: Type.Object({
+    port: Int(0, 65535),
+    host: Type.String({ minLength: 1 }),
+    /** Bearer token for PUT/DELETE /v1/pairs; empty disables those routes (403). */
+    adminToken: Type.String(),
+    /** Horizon used when a request names none (and by GET /predictions). */
+    defaultHorizon: Type.String({ pattern: "^[0-9]+[smhd]$" }),
+    /** Most records one history request returns. */
+    maxHistory: Int(1, 100_000),
+  }),
+  sink: Type.Object({
+    /** postgres://… of RisingWave or PostgreSQL; empty: `tickflow up` runs no sink. */
+    databaseUrl: Type.String(),
+    dialect: Type.Union([Type.Literal("risingwave"), Type.Literal("postgres")]),
+    /** Schema the tables live in (created by `tickflow sink migrate`). */
+    schema: Type.String({ pattern: "^[a-z_][a-z0-9_]{0,62}$" }),
+    /** A batch is written when it holds this many rows or is this old, whichever comes first. */
+    batchSize: Int(1, 50_000),
+    batchMs: Int(1, 60_000),
+    /** Prefix of the durable consumer names (one per table); replicas sharing it share the work. */
+    durablePrefix: Type.String({ pattern: "^[A-Za-z0-9_-]{1,32}$" }),
+  }),
 });
 export type Config = Static<typeof ConfigSchema> & { storage: StorageSettings };
 
@@ -59,7 +120,14 @@ export const DEFAULT_CONFIG: Config = {
   lease: { ttlMs: 5000, renewMs: 1500 },
   membership: { heartbeatMs: 1000, ttlMs: 5000 },
   storage: structuredClone(DEFAULT_STORAGE),
+  publish: { connections: 4, ackTimeoutMs: 10_000 },
   log: { level: "info" },
+  pool: { concurrency: 4, maxDeliver: 5, ackWaitMs: 30_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 },
+  natsAuth: { credsFile: "", user: "", password: "", token: "", caFile: "", certFile: "", keyFile: "", connectTimeoutMs: 10_000 },
+  health: { port: 0, host: "0.0.0.0" },
+  logFormat: "auto",
+  gateway: { port: 3000, host: "0.0.0.0", adminToken: "", defaultHorizon: "5m", maxHistory: 5000 },
+  sink: { databaseUrl: "", dialect: "postgres", schema: "tickflow", batchSize: 500, batchMs: 250, durablePrefix: "tf_sink" },
 };
 
 /** Environment variable → config path, with how to parse it. */
@@ -81,7 +149,33 @@ const ENV: [string, string, "string" | "int" | "list"][] = [
   ["TICKFLOW_HEARTBEAT_MS", "membership.heartbeatMs", "int"],
   ["TICKFLOW_MEMBER_TTL_MS", "membership.ttlMs", "int"],
   ["TICKFLOW_REPLICAS", "storage.replicas", "int"],
+  ["TICKFLOW_PUBLISH_CONNECTIONS", "publish.connections", "int"],
+  ["TICKFLOW_PUBLISH_ACK_TIMEOUT_MS", "publish.ackTimeoutMs", "int"],
   ["LOG_LEVEL", "log.level", "string"],
+  ["TICKFLOW_POOL_CONCURRENCY", "pool.concurrency", "int"],
+  ["TICKFLOW_POOL_MAX_DELIVER", "pool.maxDeliver", "int"],
+  ["TICKFLOW_POOL_ACK_WAIT_MS", "pool.ackWaitMs", "int"],
+  ["TICKFLOW_POOL_BACKOFF_MS", "pool.backoffInitialMs", "int"],
+  ["NATS_CREDS", "natsAuth.credsFile", "string"],
+  ["NATS_USER", "natsAuth.user", "string"],
+  ["NATS_PASSWORD", "natsAuth.password", "string"],
+  ["NATS_TOKEN", "natsAuth.token", "string"],
+  ["NATS_CA", "natsAuth.caFile", "string"],
+  ["NATS_CERT", "natsAuth.certFile", "string"],
+  ["NATS_KEY", "natsAuth.keyFile", "string"],
+  ["NATS_CONNECT_TIMEOUT_MS", "natsAuth.connectTimeoutMs", "int"],
+  ["TICKFLOW_HEALTH_PORT", "health.port", "int"],
+  ["TICKFLOW_HEALTH_HOST", "health.host", "string"],
+  ["LOG_FORMAT", "logFormat", "string"],
+  ["PORT", "gateway.port", "int"],
+  ["TICKFLOW_GATEWAY_HOST", "gateway.host", "string"],
+  ["TICKFLOW_ADMIN_TOKEN", "gateway.adminToken", "string"],
+  ["TICKFLOW_DEFAULT_HORIZON", "gateway.defaultHorizon", "string"],
+  ["DATABASE_URL", "sink.databaseUrl", "string"],
+  ["SINK_DIALECT", "sink.dialect", "string"],
+  ["SINK_SCHEMA", "sink.schema", "string"],
+  ["SINK_BATCH_SIZE", "sink.batchSize", "int"],
+  ["SINK_BATCH_MS", "sink.batchMs", "int"],
 ];
 
 const check = validator(ConfigSchema);

@@ -88,6 +88,8 @@ export type KrakenReplayServer = {
   pairs: string[];
   /** Last recorded trade id per pair (the end of a bounded replay). */
   lastTradeIds: Record<string, number>;
+  /** Recorded trades per pair (progress displays). */
+  totals: Record<string, number>;
   /** Forcibly cuts every WebSocket connection (no closing handshake), as a network failure would. */
   dropConnections(): void;
   /** Sends `text` as-is to every connected client (malformed-frame tests). */
@@ -324,12 +326,14 @@ class ReplayServer {
     if (this.startWhen === "listening") this.start();
     const lastTradeIds: Record<string, number> = {};
     for (const [pair, info] of this.pairInfo) lastTradeIds[pair] = info.lastId;
+    const totals = Object.fromEntries([...this.pairInfo].map(([pair, info]) => [pair, info.count]));
     return {
       wsUrl: `ws://${hostInUrl}:${port}${this.wsPath}`,
       restUrl: `http://${hostInUrl}:${port}`,
       port,
       pairs: [...this.pairInfo.keys()],
       lastTradeIds,
+      totals,
       dropConnections: () => {
         for (const c of this.clients) c.ws.terminate();
       },
