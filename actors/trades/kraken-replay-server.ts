@@ -541,6 +541,9 @@ class ReplayServer {
     }
     let i = Math.max(c.cursor, this.logBase);
     let last: string | null = null;
+    // Many small frames (a frame per run of one pair's trades): one write to the kernel, not one each.
+    const sock = (c.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    sock?.cork();
     while (i < this.released && c.ws.bufferedAmount < this.highWater) {
       let pair: string | null = null;
       const data: string[] = [];
@@ -558,6 +561,7 @@ class ReplayServer {
       last = `{"channel":"trade","type":"update","data":[${data.join(",")}]}`;
     }
     if (last !== null) this.sendNow(c, last);
+    sock?.uncork();
     c.cursor = i;
   }
 
