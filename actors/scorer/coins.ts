@@ -4,29 +4,11 @@
 // "dot", "one"); any other alias ("bitcoin", "ether", "binance coin") matches case-insensitively as
 // whole words. Multi-word aliases match as word sequences.
 
-export type CoinMap = Record<string, string[]>;
+import { DEFAULT_COINS, type CoinMap } from "../../protocol/coins.js";
 
-/** The default map: the coins of the recorded data and Kraken's most traded bases. */
-export const DEFAULT_COINS: CoinMap = {
-  BTC: ["BTC", "XBT", "bitcoin", "bitcoins", "btc", "xbt"],
-  ETH: ["ETH", "ether", "ethereum", "eth"],
-  SOL: ["SOL", "solana"],
-  XRP: ["XRP", "ripple", "xrp"],
-  ADA: ["ADA", "cardano"],
-  DOGE: ["DOGE", "dogecoin", "doge"],
-  DOT: ["DOT", "polkadot"],
-  LINK: ["LINK", "chainlink"],
-  LTC: ["LTC", "litecoin", "ltc"],
-  AVAX: ["AVAX", "avalanche", "avax"],
-  MATIC: ["MATIC", "polygon", "matic"],
-  TRX: ["TRX", "tron", "trx"],
-  ATOM: ["ATOM", "cosmos"],
-  BNB: ["BNB", "binance coin", "bnb"],
-  SHIB: ["SHIB", "shiba inu", "shib"],
-  XMR: ["XMR", "monero", "xmr"],
-  USDT: ["USDT", "tether", "usdt"],
-  USDC: ["USDC", "usd coin", "usdc"],
-};
+export type { CoinMap };
+
+export { DEFAULT_COINS };
 
 type Alias = { coin: string; words: string[]; ticker: boolean };
 export type CoinMatcher = { aliases: Map<string, Alias[]>; coins: CoinMap };
