@@ -6,10 +6,13 @@ export class NewsApiError extends TickflowError {
   readonly source: string;
   /** HTTP status when the answer had one that was not 2xx. */
   readonly status?: number;
-  constructor(source: string, message: string, options?: { status?: number; cause?: unknown }) {
+  /** The answer (possibly shortened), for the dead letter. */
+  raw?: string;
+  constructor(source: string, message: string, options?: { status?: number; cause?: unknown; raw?: string }) {
     super(ErrorCode.NewsApi, `${source}: ${message}`, options);
     this.name = "NewsApiError";
     this.source = source;
     this.status = options?.status;
+    this.raw = options?.raw;
   }
 }
