@@ -54,3 +54,23 @@ test("sentiment signal - no news relaxes to 0, neutral items pull toward 0, a re
   assert.equal(again.score, closeAt(st, 3_600_000).score);
   assert.throws(() => createSignalState(0), /half-life/);
 });
+
+import { applyCandle, applyScored, createPairSentiment } from "../../actors/sentiment/pair-sentiment.js";
+import { SentimentSignalCheck } from "../../protocol/news.js";
+
+test("pair sentiment - a 1m candle close emits the decayed value for its coin; other coins and replayed closes are ignored", () => {
+  const st = createPairSentiment("BTC/USDT", "BTC", 60);
+  const candle = (endMs: number) => ({ v: 1 as const, pair: "BTC/USDT", tf: "1m", window_start_ms: endMs - 60_000, window_end_ms: endMs, open: 1, high: 1, low: 1, close: 1, volume: 0, vwap: 1, trades: 0, flat: true });
+  const item = (coin: string, ts: number, signal: "bullish" | "bearish", confidence: number) => ({ v: 1 as const, id: `x:${ts}`, source: "x", ts_ms: ts, title: "t", coin, signal, confidence, reason: "", scorer: "lexicon" });
+  assert.equal(applyCandle(st, candle(60_000))?.score, 0);
+  applyScored(st, item("BTC", 60_000, "bullish", 1));
+  applyScored(st, item("ETH", 60_000, "bearish", 1));
+  const s = applyCandle(st, candle(120_000));
+  assert.ok(s);
+  // one item of age 60 s with half-life 60 s: S = 0.5, W = 0.5 → 0.5 / 1.5
+  assert.ok(Math.abs(s.score - 1 / 3) < 1e-12);
+  assert.deepEqual([s.pair, s.coin, s.ts_ms, s.items, s.half_life_s], ["BTC/USDT", "BTC", 120_000, 1, 60]);
+  assert.equal(SentimentSignalCheck.explain(s), null);
+  assert.equal(applyCandle(st, candle(120_000)), null);
+  assert.equal(st.foreign, 1);
+});
