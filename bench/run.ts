@@ -22,10 +22,11 @@ import { machineInfo } from "./machine.js";
 import { pipelineRun, type PipelineResult } from "./pipeline.js";
 import { rawRun, summariseRaw, type RawRun } from "./raw-publish.js";
 import { asTrades, buildReplayInput } from "./replay-input.js";
+import { sentimentBench, formatSentiment, type SentimentBench } from "./sentiment.js";
 import { formatReport, summarisePipeline, type BenchReport } from "./report.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const PARTS = ["raw", "pipeline", "failover"] as const;
+const PARTS = ["raw", "pipeline", "failover", "sentiment"] as const;
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 let interrupted = false;
@@ -103,13 +104,24 @@ async function main(): Promise<number> {
     await cleanupAll();
   }
 
+  let sentiment: SentimentBench | null = null;
+  if (only.has("sentiment")) {
+    try {
+      sentiment = await sentimentBench(progress);
+    } catch (err) {
+      report.errors.push(`sentiment: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
+  }
+
   // Interrupted: the teardown is already under way; a partial report must not replace latest.json.
   if (interrupted) return 130;
   report.durationSeconds = (performance.now() - t0) / 1000;
   report.loadAvgEnd = Math.round(loadavg()[0] * 100) / 100;
   process.stdout.write(formatReport(report));
+  if (sentiment) process.stdout.write(formatSentiment(sentiment));
   mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(`${RESULTS}latest.json`, JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(`${RESULTS}latest.json`, JSON.stringify(sentiment ? { ...report, sentiment } : report, null, 2) + "\n");
   progress(`wrote ${RESULTS}latest.json`);
   return report.errors.length ? 1 : 0;
 }

@@ -68,8 +68,6 @@ export const ConfigSchema = Type.Object({
       timeoutMs: Int(100, 600_000),
       retries: Int(0, 10),
     }),
-    /** Scorer pool: deliveries of one item before it is dead-lettered. */
-    scorerMaxDeliveries: Int(1, 100),
     /** Half-life of an item's weight in the per-pair sentiment signal. */
     halfLifeS: Type.Number({ exclusiveMinimum: 0, maximum: 30 * 86_400 }),
   }),
@@ -100,8 +98,8 @@ export const DEFAULT_CONFIG: Config = {
     maxBackoffMs: 600_000,
     firstPollPages: 1,
     maxRequestsPerSecond: 1,
-    ollama: { host: "", model: "llama3.2:3b", timeoutMs: 30_000, retries: 2 },
-    scorerMaxDeliveries: 5,
+    // Worst case per item, (retries + 1) × timeoutMs plus backoff, stays inside the scorer pool's ack wait.
+    ollama: { host: "", model: "llama3.2:3b", timeoutMs: 10_000, retries: 1 },
     halfLifeS: 3600,
   },
 };
