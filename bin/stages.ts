@@ -2,6 +2,7 @@
 // each. The runtime in supervisor/ knows none of them; adding a stage is a folder plus a line here.
 import { candlesPlugin } from "../actors/candles/plugin.js";
 import { indicatorsPlugin } from "../actors/indicators/plugin.js";
+import { sentimentPlugin } from "../actors/sentiment/plugin.js";
 import { tradesPlugin } from "../actors/trades/plugin.js";
 import type { Plugin } from "../supervisor/plugin.js";
 
@@ -9,4 +10,5 @@ export const plugins: Plugin[] = [
   tradesPlugin,
   candlesPlugin,
   indicatorsPlugin,
+  sentimentPlugin,
 ];

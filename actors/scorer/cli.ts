@@ -73,11 +73,8 @@ function formatOutcome(o: ScoreOutcome): string {
 export const sentimentCommand: CommandDef = {
   name: "sentiment",
   help: SENTIMENT_HELP,
+  // --ollama-host / --ollama-model reach ctx.config through the plugin's `configure`.
   async run(ctx) {
-    const f = ctx.flags;
-    const config: Config = structuredClone(ctx.config);
-    if (typeof f["ollama-host"] === "string") config.news.ollama.host = f["ollama-host"];
-    if (typeof f["ollama-model"] === "string") config.news.ollama.model = f["ollama-model"];
-    await runSentimentScore(ctx.args, f.stdin === true, config, { write: (s) => process.stdout.write(s), input: process.stdin }, ctx.usage);
+    await runSentimentScore(ctx.args, ctx.flags.stdin === true, ctx.config, { write: (s) => process.stdout.write(s), input: process.stdin }, ctx.usage);
   },
 };
