@@ -4,9 +4,14 @@
 // reference: the cheapest scorer there is). Input: the recorded headlines in ../shared/data/news.
 import { HeadlineClassifier } from "../actors/scorer/classifier.js";
 import { lexiconScore } from "../actors/scorer/lexicon.js";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { readRecordedHeadlines } from "../actors/news/recorded.js";
 
-export const SHARED_NEWS = "/work/shared/data/news/cryptonews-2021-10-to-2022-07.csv.gz";
+/** The whole recorded file when this machine has it, else the slice shipped in data/news. */
+export const SHARED_NEWS = existsSync("/work/shared/data/news/cryptonews-2021-10-to-2022-07.csv.gz")
+  ? "/work/shared/data/news/cryptonews-2021-10-to-2022-07.csv.gz"
+  : fileURLToPath(new URL("../data/news/cryptonews-2022-06-20-to-07-05-slice.csv.gz", import.meta.url));
 
 export type SentimentBench = {
   headlines: number;
