@@ -3,8 +3,7 @@
 // it crashes, until the restart budget is spent and it is marked failed.
 import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { createHash } from "node:crypto";
 import { decode, encode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
@@ -14,6 +13,7 @@ import { pairToToken } from "../protocol/pairs.js";
 import { subjects } from "../protocol/subjects.js";
 import type { ActorDef, InputMsg, Output, SourceActorDef, SourceContext, StreamActorDef } from "./actor.js";
 import type { Config } from "./config.js";
+import type { PublishPool } from "./publish-pool.js";
 import { Publisher } from "./publisher.js";
 import { recordFault } from "./supervision.js";
 
@@ -51,6 +51,8 @@ export type CellDeps = {
   nc: NatsConnection;
   js: JetStreamClient;
   stateKv: KV;
+  /** Outputs travel on one of the process's few publish connections (see publish-pool.ts). */
+  pool: PublishPool;
   log: Logger;
   /** Called once when the restart budget is spent. */
   onFailed(reason: string): void;
@@ -66,19 +68,6 @@ export function deadLetterOutput(stage: string, pair: string, reason: string, su
   const id = seq !== null ? String(seq) : createHash("sha1").update(raw).digest("hex").slice(0, 16);
   const dl: DeadLetter = { v: SCHEMA_VERSION, stage, pair, reason, subject, seq, ts_ms: Date.now(), payload: raw };
   return { subject: subjects.dlq(stage, pair), msgId: `dlq:${stage}:${token}:${id}`, data: dl };
-}
-
-/**
- * Outputs go out on a connection of their own that never reconnects. With pipelined publishes on
- * a reconnecting connection, a request lost with a dying socket can be followed by later ones
- * that the client buffered and sends after reconnecting: the stream would hold a gap, and a
- * source resuming from the stream's tail would skip the lost message. TCP keeps order, so without
- * reconnects whatever the stream holds is a prefix of what we sent; a drop crashes the actor and
- * it resumes from its checkpoint (or its output stream's tail), where dedup ids absorb repeats.
- */
-async function publishConnection(nc: NatsConnection, name: string): Promise<NatsConnection> {
-  const server = nc.getServer();
-  return connect({ servers: server.includes("://") ? server : `nats://${server}`, reconnect: false, name: `${name}-pub` });
 }
 
 export class ActorCell {
@@ -193,8 +182,8 @@ export class ActorCell {
       state = def.init(pair, config);
     }
     this.st.lastSeq = applied;
-    const pubNc = await publishConnection(this.d.nc, this.key);
-    const publisher = new Publisher(jetstream(pubNc), codec);
+    const conn = await this.d.pool.forKey(this.key);
+    const publisher = new Publisher(conn, codec);
     let dirty = false;
     let sinceCp = 0;
     let lastCp = Date.now();
@@ -248,8 +237,9 @@ export class ActorCell {
       cpError = err;
       iter.stop();
     };
-    pubNc.closed().then(() => {
-      if (!this.stopping) this.failCheckpoint(new Error("the publish connection to NATS was lost"));
+    let running = true;
+    conn.closed.then(() => {
+      if (running && !this.stopping) this.failCheckpoint(new Error("the publish connection to NATS was lost"));
     });
     try {
       for await (const m of iter) {
@@ -288,7 +278,7 @@ export class ActorCell {
       this.iter = null;
       this.st.published = publisher.published;
       this.st.duplicates = publisher.duplicates;
-      await pubNc.close().catch(() => {});
+      running = false;
     }
   }
 
@@ -296,8 +286,8 @@ export class ActorCell {
 
   private async runSource(def: SourceActorDef): Promise<void> {
     const { js, nc, config, pair, log } = this.d;
-    const pubNc = await publishConnection(nc, this.key);
-    const publisher = new Publisher(jetstream(pubNc), config.codec);
+    const conn = await this.d.pool.forKey(this.key);
+    const publisher = new Publisher(conn, config.codec);
     const abort = new AbortController();
     this.abort = abort;
     if (this.stopping) abort.abort();
@@ -342,8 +332,9 @@ export class ActorCell {
         crashWith(err);
       },
     };
-    pubNc.closed().then(() => {
-      if (!abort.signal.aborted) ctx.crash(new Error("the publish connection to NATS was lost"));
+    let running = true;
+    conn.closed.then(() => {
+      if (running && !abort.signal.aborted) ctx.crash(new Error("the publish connection to NATS was lost"));
     });
     this.st.state = "running";
     const run = def.run(ctx);
@@ -357,7 +348,7 @@ export class ActorCell {
     } finally {
       sync();
       this.abort = null;
-      await pubNc.close().catch(() => {});
+      running = false;
     }
   }
 }

@@ -43,6 +43,12 @@ export const ConfigSchema = Type.Object({
     replicas: Int(1, 5),
     streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits }),
   }),
+  publish: Type.Object({
+    /** Connections per process on which actors publish (each actor always on the same one). */
+    connections: Int(1, 64),
+    /** A publish not acked within this long closes its connection; its actors restart from their checkpoints. */
+    ackTimeoutMs: Int(500, 600_000),
+  }),
   log: Type.Object({ level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))) }),
   // News and sentiment (actors/news, actors/scorer, actors/sentiment).
   news: Type.Object({
@@ -87,6 +93,7 @@ export const DEFAULT_CONFIG: Config = {
   lease: { ttlMs: 5000, renewMs: 1500 },
   membership: { heartbeatMs: 1000, ttlMs: 5000 },
   storage: structuredClone(DEFAULT_STORAGE),
+  publish: { connections: 4, ackTimeoutMs: 10_000 },
   log: { level: "info" },
   news: {
     coins: structuredClone(DEFAULT_COINS),
@@ -123,6 +130,8 @@ const ENV: [string, string, "string" | "int" | "list"][] = [
   ["TICKFLOW_HEARTBEAT_MS", "membership.heartbeatMs", "int"],
   ["TICKFLOW_MEMBER_TTL_MS", "membership.ttlMs", "int"],
   ["TICKFLOW_REPLICAS", "storage.replicas", "int"],
+  ["TICKFLOW_PUBLISH_CONNECTIONS", "publish.connections", "int"],
+  ["TICKFLOW_PUBLISH_ACK_TIMEOUT_MS", "publish.ackTimeoutMs", "int"],
   ["LOG_LEVEL", "log.level", "string"],
   ["TICKFLOW_NEWS_SOURCES", "news.sources", "list"],
   ["TICKFLOW_RSS_FEEDS", "news.rss", "list"],
