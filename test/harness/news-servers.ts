@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 
 export type Article = { id: number; ts_ms: number; title: string; coins?: string[] };
 export type Route = "cryptopanic" | "cryptocompare" | "rss" | "atom";
-export type Fault = "malformed" | "truncated" | "429" | "500" | "stall" | "bad-entry";
+export type Fault = "none" | "malformed" | "truncated" | "429" | "500" | "stall" | "bad-entry";
 
 export class FakeNewsApis {
   /** Newest first. */
