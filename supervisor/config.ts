@@ -41,7 +41,7 @@ export const ConfigSchema = Type.Object({
   membership: Type.Object({ heartbeatMs: Int(100, 60_000), ttlMs: Int(500, 600_000) }),
   storage: Type.Object({
     replicas: Int(1, 5),
-    streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits }),
+    streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits, JOURNAL: Limits }),
   }),
   publish: Type.Object({
     /** Connections per process on which actors publish (each actor always on the same one). */
@@ -50,6 +50,18 @@ export const ConfigSchema = Type.Object({
     ackTimeoutMs: Int(500, 600_000),
   }),
   log: Type.Object({ level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))) }),
+  // --- runtime: pool stages (competing consumers) ---
+  pool: Type.Object({
+    /** Messages in flight per process and pool stage (LLM calls are slow: several at once). */
+    concurrency: Int(1, 1000),
+    /** Attempts before a message that keeps failing is dead-lettered. */
+    maxDeliver: Int(1, 100),
+    /** Redelivery after this long without an ack (a worker that died); a live handler extends it. */
+    ackWaitMs: Int(500, 3_600_000),
+    /** Backoff before a failed message is redelivered: initial · 2^(attempt−1), capped. */
+    backoffInitialMs: Int(0, 3_600_000),
+    backoffMaxMs: Int(0, 3_600_000),
+  }),
   // News and sentiment (actors/news, actors/scorer, actors/sentiment).
   news: Type.Object({
     /** Coin → aliases for coin extraction; upper-case aliases are tickers (see actors/scorer/coins.ts). */
@@ -95,6 +107,7 @@ export const DEFAULT_CONFIG: Config = {
   storage: structuredClone(DEFAULT_STORAGE),
   publish: { connections: 4, ackTimeoutMs: 10_000 },
   log: { level: "info" },
+  pool: { concurrency: 4, maxDeliver: 5, ackWaitMs: 30_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 },
   news: {
     coins: structuredClone(DEFAULT_COINS),
     sources: [],
@@ -133,6 +146,10 @@ const ENV: [string, string, "string" | "int" | "list"][] = [
   ["TICKFLOW_PUBLISH_CONNECTIONS", "publish.connections", "int"],
   ["TICKFLOW_PUBLISH_ACK_TIMEOUT_MS", "publish.ackTimeoutMs", "int"],
   ["LOG_LEVEL", "log.level", "string"],
+  ["TICKFLOW_POOL_CONCURRENCY", "pool.concurrency", "int"],
+  ["TICKFLOW_POOL_MAX_DELIVER", "pool.maxDeliver", "int"],
+  ["TICKFLOW_POOL_ACK_WAIT_MS", "pool.ackWaitMs", "int"],
+  ["TICKFLOW_POOL_BACKOFF_MS", "pool.backoffInitialMs", "int"],
   ["TICKFLOW_NEWS_SOURCES", "news.sources", "list"],
   ["TICKFLOW_RSS_FEEDS", "news.rss", "list"],
   ["CRYPTOPANIC_URL", "news.cryptopanic.url", "string"],

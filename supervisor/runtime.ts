@@ -10,20 +10,25 @@
 // (a busy event loop, a backlog) the rounds overlapped, raced on the same revision, and a lone
 // worker read its own write as "another member holds the lease". Now periodic work never overlaps
 // itself, and a lease is lost only when its record really names someone else.
+//
+// Keyed actors: the key is the desired pairs, or a stage's own list; pool stages run a PoolCell in
+// every process, without a lease.
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { hostname } from "node:os";
 import { nanoid } from "nanoid";
-import { normalizePair, tokenToPair } from "../protocol/pairs.js";
+import { isPair, normalizePair, tokenToPair } from "../protocol/pairs.js";
 import { openBuckets } from "../protocol/streams.js";
-import type { ActorDef } from "./actor.js";
-import { ActorCell, actorKey, type ActorStatus } from "./actor-cell.js";
+import type { ActorDef, KeyedActorDef } from "./actor.js";
+import { ActorCell, type ActorStatus } from "./actor-cell.js";
+import { actorKey, checkKeys } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { holderDeadline, leaseExpired } from "./lease-math.js";
 import { rendezvousOwner } from "./placement.js";
 import { PublishPool } from "./publish-pool.js";
+import { PoolCell } from "./pool-cell.js";
 
 export type LeaseValue = { owner: string | null; since: number; failed?: { reason: string; at: number } };
 export type MemberValue = { id: string; instance: string; stages: string[]; host: string; pid: number; startedAt: number; beatAt: number };
@@ -66,6 +71,9 @@ export class Supervisor {
   private readonly cells = new Map<string, ActorCell>();
   private readonly held = new Map<string, { revision: number }>();
   private readonly failedStatus = new Map<string, ActorStatus>();
+  private readonly staticKeys = new Map<string, string[]>();
+  /** Pool stages: one set of competing workers per process, no lease (see pool-cell.ts). */
+  private readonly pools: PoolCell[] = [];
   private readonly releasing = new Set<string>();
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Last successful keep-alive (our member record written): what our leases live on. */
@@ -90,6 +98,8 @@ export class Supervisor {
 
   async start(): Promise<void> {
     const { js, config } = this.o;
+    // Keys computed from config are checked before anything runs: a bad one stops the process with its name.
+    for (const def of this.o.stages) this.keysOf(def, []);
     this.kv = await openBuckets(js);
     this.pool = new PublishPool(PublishPool.serverOf(this.o.nc), { size: config.publish.connections, name: this.id, ackTimeoutMs: config.publish.ackTimeoutMs });
     await this.checkIdFree();
@@ -99,6 +109,12 @@ export class Supervisor {
     await this.watch(this.kv.leases, this.leases, "leases", (key, obs) => this.leaseChanged(key, obs));
     this.every(Math.min(config.membership.heartbeatMs, config.lease.renewMs), () => this.keepAlive());
     this.every(Math.min(500, config.lease.renewMs), () => this.reconcile());
+    for (const def of this.o.stages) {
+      if (def.kind !== "pool") continue;
+      const pool = new PoolCell({ def, owner: this.id, config, nc: this.o.nc, js, log: this.o.log });
+      this.pools.push(pool);
+      pool.start();
+    }
     this.o.log.info({ member: this.id, stages: this.o.stages.map((s) => s.stage) }, "supervisor started");
   }
 
@@ -108,7 +124,7 @@ export class Supervisor {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     for (const w of this.watchers) w.stop();
-    await Promise.all([...this.cells.keys()].map((k) => this.release(k)));
+    await Promise.all([...this.cells.keys()].map((k) => this.release(k)).concat(this.pools.map((p) => p.stop())));
     await this.pool.close();
     await this.kv.members.delete(this.id).catch(() => {});
     this.o.log.info({ member: this.id }, "supervisor stopped");
@@ -123,7 +139,7 @@ export class Supervisor {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     for (const w of this.watchers) w.stop();
-    await Promise.all([...this.cells.values()].map((c) => c.stop({ hard: true })));
+    await Promise.all([...this.cells.values(), ...this.pools].map((c) => c.stop({ hard: true })));
     this.cells.clear();
     this.held.clear();
     await this.pool.close();
@@ -139,7 +155,7 @@ export class Supervisor {
     while (!this.runsAllItOwns()) await new Promise((r) => setTimeout(r, pollMs));
     let lastTotal = -1;
     for (;;) {
-      const cells = [...this.cells.values()];
+      const cells = [...this.cells.values(), ...this.pools];
       let all = true;
       for (const c of cells) if (!(await c.caughtUp().catch(() => false))) all = false;
       const total = cells.reduce((n, c) => n + c.status().processed, 0);
@@ -167,13 +183,14 @@ export class Supervisor {
 
   /** Status of every actor this process runs (or ran and marked failed). */
   status(): ActorStatus[] {
-    const out = [...this.cells.values()].map((c) => c.status());
+    const out = [...this.cells.values(), ...this.pools].map((c) => c.status());
     for (const [k, s] of this.failedStatus) if (!this.cells.has(k)) out.push(s);
     return out;
   }
 
-  cell(stage: string, pair: string): ActorCell | undefined {
-    return this.cells.get(actorKey(stage, pair));
+  /** The running cell of `(stage, key)`; `key` is a pair or a plain key. */
+  cell(stage: string, key: string): ActorCell | undefined {
+    return this.cells.get(actorKey(stage, key));
   }
 
   /** NATS connections this process uses to publish outputs (fixed, whatever the number of actors). */
@@ -337,6 +354,15 @@ export class Supervisor {
     }
   }
 
+  /** The keys of a stage: computed from config when the stage says so (once), else the desired pairs. */
+  private keysOf(def: ActorDef, pairs: string[]): string[] {
+    if (def.kind === "pool") return [];
+    if (!def.keys) return pairs;
+    let keys = this.staticKeys.get(def.stage);
+    if (!keys) this.staticKeys.set(def.stage, (keys = checkKeys(def.stage, def.keys(this.o.config))));
+    return keys;
+  }
+
   private async reconcileOnce(): Promise<void> {
     const pairs = this.desiredPairs();
     const wanted = new Set<string>();
@@ -344,13 +370,13 @@ export class Supervisor {
     const acquires: (() => Promise<void>)[] = [];
     for (const def of this.o.stages) {
       const members = this.liveMembers(def.stage);
-      for (const pair of pairs) {
-        const key = actorKey(def.stage, pair);
+      for (const k of this.keysOf(def, pairs)) {
+        const key = actorKey(def.stage, k);
         wanted.add(key);
         const mine = rendezvousOwner(key, members) === this.id;
         const running = this.cells.has(key);
         if (running && !mine) releases.push(key);
-        else if (!running && mine) acquires.push(() => this.acquire(def, pair, key));
+        else if (!running && mine) acquires.push(() => this.acquire(def as KeyedActorDef, k, key));
       }
     }
     for (const key of this.cells.keys()) if (!wanted.has(key)) releases.push(key);
@@ -364,7 +390,8 @@ export class Supervisor {
     return json.encode(JSON.stringify(v));
   }
 
-  private async acquire(def: ActorDef, pair: string, key: string): Promise<void> {
+  /** `actor` is the actor's own key (a pair or a plain key); `key` its lease key `<stage>.<token>`. */
+  private async acquire(def: KeyedActorDef, actor: string, key: string): Promise<void> {
     if (this.releasing.has(key)) return;
     const now = Date.now();
     const obs = this.leases.get(key);
@@ -375,7 +402,7 @@ export class Supervisor {
       else if (!obs || obs.op !== "PUT" || !obs.value) revision = await this.kv.leases.create(key, value);
       else if (obs.value.failed) {
         // Keep the record of the process that ran it (restarts, last error) when it was us.
-        if (!this.failedStatus.has(key)) this.failedStatus.set(key, this.failedRecord(def.stage, pair, obs.value.failed.reason));
+        if (!this.failedStatus.has(key)) this.failedStatus.set(key, this.failedRecord(def.stage, actor, obs.value.failed.reason));
         return;
       } else if (obs.value.owner === this.id || obs.value.owner === null || !this.ownerAlive(obs.value.owner, now)) {
         // Our own lease from before a restart, a released one, or one whose holder stopped keeping alive.
@@ -387,7 +414,7 @@ export class Supervisor {
     this.failedStatus.delete(key);
     this.held.set(key, { revision });
     const cell = new ActorCell({
-      def, pair, owner: this.id, config: this.o.config, nc: this.o.nc, js: this.o.js, stateKv: this.kv.state, pool: this.pool,
+      def, key: actor, owner: this.id, config: this.o.config, nc: this.o.nc, js: this.o.js, stateKv: this.kv.state, pool: this.pool,
       log: this.o.log, onFailed: (reason) => this.markFailed(key, reason),
     });
     this.cells.set(key, cell);
@@ -395,9 +422,9 @@ export class Supervisor {
     cell.start();
   }
 
-  private failedRecord(stage: string, pair: string, reason: string): ActorStatus {
+  private failedRecord(stage: string, actor: string, reason: string): ActorStatus {
     return {
-      stage, pair, state: "failed", owner: this.id, lastSeq: 0, lastInputTs: null, lastInputAt: null, lag: null, processed: 0,
+      stage, key: actor, ...(isPair(actor) ? { pair: actor } : {}), state: "failed", owner: this.id, lastSeq: 0, lastInputTs: null, lastInputAt: null, lag: null, processed: 0,
       published: 0, duplicates: 0, deadLetters: 0, restarts: 0, lastError: reason, detail: {},
     };
   }
