@@ -7,6 +7,7 @@ import { lexiconScore } from "../actors/scorer/lexicon.js";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { readRecordedHeadlines } from "../actors/news/recorded.js";
+import { signalLatency, type LatencyResult } from "./sentiment-latency.js";
 
 /** The whole recorded file when this machine has it, else the slice shipped in data/news. */
 export const SHARED_NEWS = existsSync("/work/shared/data/news/cryptonews-2021-10-to-2022-07.csv.gz")
@@ -22,7 +23,7 @@ export type SentimentBench = {
   /** classifier rates ÷ lexicon rate */
   singleVsLexicon: number;
   batchVsLexicon: number;
-  latency?: { pairs: number; candles: number; p50Ms: number; p95Ms: number; maxMs: number };
+  latency?: LatencyResult;
 };
 
 function rate(n: number, ms: number): number {
@@ -63,12 +64,14 @@ export function formatSentiment(s: SentimentBench): string {
   ];
   if (s.latency) {
     const l = s.latency;
-    lines.push(`sentiment signal latency (1m candle stored → md.sentiment stored; ${l.pairs} pairs, ${l.candles} candles): p50 ${l.p50Ms.toFixed(1)} ms, p95 ${l.p95Ms.toFixed(1)} ms, max ${l.maxMs.toFixed(1)} ms`);
+    lines.push(`sentiment signal latency (candle publish → md.sentiment.<pair> delivered; ${l.pairs} pairs, ${l.candles} candles)`);
+    lines.push(`  p50 ${l.p50Ms.toFixed(1)} ms, p95 ${l.p95Ms.toFixed(1)} ms, max ${l.maxMs.toFixed(1)} ms; reference (one JetStream publish → delivery, same run) p50 ${l.refP50Ms.toFixed(1)} ms, p95 ${l.refP95Ms.toFixed(1)} ms: ${(l.p50Ms / l.refP50Ms).toFixed(1)} × at p50`);
   }
   return lines.join("\n") + "\n";
 }
 
-/** The bench part `sentiment` of bench/run.ts. */
+/** The bench part `sentiment` of bench/run.ts: classifier throughput, then signal latency. */
 export async function sentimentBench(log: (s: string) => void): Promise<SentimentBench> {
-  return classifierBench(SHARED_NEWS, 256, log);
+  const b = await classifierBench(SHARED_NEWS, 256, log);
+  return { ...b, latency: await signalLatency(30, log) };
 }
