@@ -24,11 +24,12 @@ import { machineInfo } from "./machine.js";
 import { pipelineRun, type PipelineResult } from "./pipeline.js";
 import { rawRun, summariseRaw, type RawRun } from "./raw-publish.js";
 import { asTrades, buildReplayInput } from "./replay-input.js";
+import { sentimentBench, formatSentiment, type SentimentBench } from "./sentiment.js";
 import { formatReport, summarisePipeline, type BenchReport } from "./report.js";
 import { formatServe, gatewayBench, sinkBench, type GatewayBench, type SinkBench } from "./serve.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink"] as const;
+const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink", "sentiment"] as const;
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 let interrupted = false;
@@ -145,6 +146,16 @@ async function main(): Promise<number> {
     await cleanupAll();
   }
 
+  let sentiment: SentimentBench | null = null;
+  if (only.has("sentiment")) {
+    try {
+      sentiment = await sentimentBench(progress);
+    } catch (err) {
+      report.errors.push(`sentiment: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
+  }
+
   // Interrupted: the teardown is already under way; a partial report must not replace latest.json.
   if (interrupted) return 130;
   report.durationSeconds = (performance.now() - t0) / 1000;
@@ -155,8 +166,9 @@ async function main(): Promise<number> {
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(`${RESULTS}serve.json`, JSON.stringify({ startedAt: report.startedAt, machine, gateway: gw, sink: sk }, null, 2) + "\n");
   }
+  if (sentiment) process.stdout.write(formatSentiment(sentiment));
   mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(`${RESULTS}latest.json`, JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(`${RESULTS}latest.json`, JSON.stringify(sentiment ? { ...report, sentiment } : report, null, 2) + "\n");
   progress(`wrote ${RESULTS}latest.json`);
   return report.errors.length ? 1 : 0;
 }

@@ -3,6 +3,7 @@
 import { candlesPlugin } from "../actors/candles/plugin.js";
 import { indicatorsPlugin } from "../actors/indicators/plugin.js";
 import { sinkPlugin } from "../actors/sink/plugin.js";
+import { sentimentPlugin } from "../actors/sentiment/plugin.js";
 import { tradesPlugin } from "../actors/trades/plugin.js";
 import { gatewayPlugin } from "../gateway/plugin.js";
 import type { Plugin } from "../supervisor/plugin.js";
@@ -13,4 +14,5 @@ export const plugins: Plugin[] = [
   indicatorsPlugin,
   sinkPlugin,
   gatewayPlugin,
+  sentimentPlugin,
 ];

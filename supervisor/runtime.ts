@@ -184,6 +184,7 @@ export class Supervisor {
     const pairs = this.desiredPairs();
     for (const def of this.o.stages) {
       const members = this.liveMembers(def.stage);
+      // The stage's own keys (pairs, a keyed stage's static keys, none for a pool), as reconcile places them.
       for (const k of this.keysOf(def, pairs)) {
         const key = actorKey(def.stage, k);
         if (rendezvousOwner(key, members) !== this.id || this.failedStatus.has(key)) continue;

@@ -63,10 +63,10 @@ test("cli - status --json lists one running actor per stage per pair while up ru
     const s = await check(async () => {
       const st = JSON.parse(await tickflowOk(["status", "--json", ...nats]));
       const eth = st.actors.filter((a: any) => a.pair === "ETH/USDT");
-      return eth.length === 3 && eth.every((a: any) => a.state === "running") ? st : null;
-    }, 30_000, "three running ETH/USDT actors");
+      return eth.length === 4 && eth.every((a: any) => a.state === "running") ? st : null;
+    }, 30_000, "four running ETH/USDT actors");
     const eth = s.actors.filter((a: any) => a.pair === "ETH/USDT");
-    assert.deepEqual(eth.map((a: any) => a.stage).sort(), ["candles", "indicators", "trades"]);
+    assert.deepEqual(eth.map((a: any) => a.stage).sort(), ["candles", "indicators", "sentiment", "trades"]);
     assert.equal(new Set(eth.map((a: any) => a.owner)).size, 1);
     assert.equal(s.members.length, 1);
     const text = await tickflowOk(["status", ...nats]);

@@ -50,7 +50,7 @@ function scorer(worker: string): PoolActorDef<{ inFlight: number }> {
         await new Promise((r) => setTimeout(r, 2 + (d.n % 7)));
         if (d.poison) throw new Error(`model answered nonsense for #${d.n}`);
         handled.set(d.n, (handled.get(d.n) ?? 0) + 1);
-        ctx.emit({ subject: "news.scored", msgId: `ptest:${d.n}`, data: { n: d.n, by: worker, attempt: ctx.attempt } });
+        ctx.emit({ subject: "news.scored.PTEST", msgId: `ptest:${d.n}`, data: { n: d.n, by: worker, attempt: ctx.attempt } });
       } finally {
         ctx.resource.inFlight--;
       }
@@ -84,7 +84,7 @@ test("pool - 2 workers × 3 in flight: every message once, a halted worker loses
     await a.halt();
     const expected = N - 2;
     const outs = await check(async () => {
-      const o = await readAll(env.js, "SENTIMENT", "news.scored");
+      const o = await readAll(env.js, "SENTIMENT", "news.scored.PTEST");
       return o.length >= expected ? o : null;
     }, 60_000, `${expected} outputs`);
     assert.equal(outs.length, expected, "no output twice");
