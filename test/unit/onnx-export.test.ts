@@ -1,0 +1,33 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { BASE_FEATURES, buildDataset, fitGbt, fitRidge, indicatorsOf, predict, readCandleFile } from "../../actors/ml/mod.js";
+import { linearToOnnx, treesToOnnx } from "../../actors/ml/onnx.js";
+import { OnnxModel } from "../../actors/predictor/onnx-runner.js";
+import { CANDLE_FILE } from "../harness/data.js";
+
+const ds = buildDataset(indicatorsOf(readCandleFile(CANDLE_FILE)), { tfMs: 60_000, horizonMs: 300_000, features: [...BASE_FEATURES] });
+
+async function maxDiff(bytes: Uint8Array, model: Parameters<typeof predict>[0]): Promise<number> {
+  const onnx = await OnnxModel.load(bytes, ds.features.length);
+  try {
+    const got = await onnx.run(ds.X);
+    assert.equal(got.length, ds.X.length);
+    let worst = 0;
+    ds.X.forEach((x, i) => (worst = Math.max(worst, Math.abs(got[i] - predict(model, x)))));
+    return worst;
+  } finally {
+    await onnx.release();
+  }
+}
+
+test("onnx - the ridge graph (Sub, Div, MatMul, Add) equals the in-process model within 1e-5", async () => {
+  const m = fitRidge(ds.X, ds.y, { alpha: 1e-2 });
+  assert.ok(m.weights.some((w) => Math.abs(w) > 1e-6), "a model with real weights");
+  assert.ok((await maxDiff(linearToOnnx(m, ds.features), m)) <= 1e-5);
+});
+
+test("onnx - ai.onnx.ml TreeEnsembleRegressor equals the in-process trees within 1e-5, on every training row", async () => {
+  const m = fitGbt(ds.X, ds.y, { trees: 40, depth: 3, learningRate: 0.1, minLeaf: 50, subsample: 0.8, bins: 32, seed: 1 });
+  assert.ok(new Set(ds.X.map((x) => predict(m, x))).size > 10, "the trees split");
+  assert.ok((await maxDiff(treesToOnnx(m, ds.features), m)) <= 1e-5);
+});
