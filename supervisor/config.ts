@@ -43,6 +43,31 @@ export const ConfigSchema = Type.Object({
     streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits }),
   }),
   log: Type.Object({ level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))) }),
+  /** Prediction (trainer and predictor): horizons, walk-forward validation, promotion gate, retraining. */
+  ml: Type.Object({
+    /** Horizons predicted and trained, as durations (5m, 15m, 1h). */
+    horizons: Type.Array(Type.String({ pattern: "^[1-9][0-9]{0,4}[smhd]$" }), { minItems: 1 }),
+    /** Candle timeframe the features are built on. */
+    timeframe: Type.String({ pattern: "^[1-9][0-9]{0,4}[smhd]$" }),
+    /** Promotion needs a one-sided Diebold–Mariano p-value below this, against persistence and the champion. */
+    alpha: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+    folds: Int(1, 50),
+    /** Share of the rows only ever trained on, before the first test block. */
+    initialTrainFraction: Type.Number({ minimum: 0.1, maximum: 0.9 }),
+    /** Gap between training rows and a test block; 0 = the horizon (never less than the horizon). */
+    embargoMs: Int(0, 86_400_000 * 30),
+    /** Wall-time budget of one candidate's hyper-parameter search per fold. */
+    searchBudgetMs: Int(1, 3_600_000),
+    seed: Int(0, 2 ** 31 - 1),
+    /** Fewer usable rows than this and a run is recorded as skipped. */
+    minRows: Int(100, 100_000_000),
+    /** Trainer actor: retrain after this many new candles (event time, from its input). */
+    retrainEveryCandles: Int(1, 10_000_000),
+    /** Trainer actor: train on at most this many most recent candles. */
+    maxTrainCandles: Int(100, 100_000_000),
+    /** Predictor: outcomes kept for the rolling live metrics. */
+    liveWindow: Int(1, 100_000),
+  }),
 });
 export type Config = Static<typeof ConfigSchema> & { storage: StorageSettings };
 
@@ -60,10 +85,14 @@ export const DEFAULT_CONFIG: Config = {
   membership: { heartbeatMs: 1000, ttlMs: 5000 },
   storage: structuredClone(DEFAULT_STORAGE),
   log: { level: "info" },
+  ml: {
+    horizons: ["5m"], timeframe: "1m", alpha: 0.05, folds: 5, initialTrainFraction: 0.5, embargoMs: 0, searchBudgetMs: 30_000, seed: 42,
+    minRows: 1000, retrainEveryCandles: 1440, maxTrainCandles: 43_200, liveWindow: 1440,
+  },
 };
 
 /** Environment variable → config path, with how to parse it. */
-const ENV: [string, string, "string" | "int" | "list"][] = [
+const ENV: [string, string, "string" | "int" | "list" | "number"][] = [
   ["NATS_URL", "natsUrl", "string"],
   ["TICKFLOW_DATA_DIR", "dataDir", "string"],
   ["TICKFLOW_CODEC", "codec", "string"],
@@ -82,6 +111,13 @@ const ENV: [string, string, "string" | "int" | "list"][] = [
   ["TICKFLOW_MEMBER_TTL_MS", "membership.ttlMs", "int"],
   ["TICKFLOW_REPLICAS", "storage.replicas", "int"],
   ["LOG_LEVEL", "log.level", "string"],
+  ["TICKFLOW_ML_HORIZONS", "ml.horizons", "list"],
+  ["TICKFLOW_ML_ALPHA", "ml.alpha", "number"],
+  ["TICKFLOW_ML_FOLDS", "ml.folds", "int"],
+  ["TICKFLOW_ML_SEARCH_BUDGET_MS", "ml.searchBudgetMs", "int"],
+  ["TICKFLOW_ML_SEED", "ml.seed", "int"],
+  ["TICKFLOW_ML_RETRAIN_EVERY", "ml.retrainEveryCandles", "int"],
+  ["TICKFLOW_ML_MAX_TRAIN_CANDLES", "ml.maxTrainCandles", "int"],
 ];
 
 const check = validator(ConfigSchema);
@@ -132,8 +168,12 @@ export function validateConfig(cfg: unknown): Config {
   return c;
 }
 
-function parseValue(raw: string, kind: "string" | "int" | "list", where: string): unknown {
+function parseValue(raw: string, kind: "string" | "int" | "list" | "number", where: string): unknown {
   if (kind === "string") return raw;
+  if (kind === "number") {
+    if (!/^-?[0-9]*\.?[0-9]+(e-?[0-9]+)?$/i.test(raw.trim())) throw new ConfigError(`${where}: expected a number, got "${raw}"`);
+    return Number(raw);
+  }
   if (kind === "list") return raw.split(",").map((s) => s.trim()).filter(Boolean);
   if (!/^-?[0-9]+$/.test(raw.trim())) throw new ConfigError(`${where}: expected a whole number, got "${raw}"`);
   return Number(raw);

@@ -1,0 +1,16 @@
+// The trainer stage's contribution to the CLI: `tickflow train`, `tickflow models`, and the
+// per-pair trainer actor.
+import type { Plugin } from "../../supervisor/plugin.js";
+import { modelsCommand, trainCommand } from "./commands.js";
+
+export const trainerPlugin: Plugin = {
+  name: "trainer",
+  commands: [trainCommand(), modelsCommand()],
+  options: {
+    pair: { type: "string" },
+    candles: { type: "string" },
+    from: { type: "string" },
+    to: { type: "string" },
+    horizon: { type: "string" },
+  },
+};
