@@ -7,16 +7,22 @@ import { CANDLE_FILE } from "../harness/data.js";
 
 const ds = buildDataset(indicatorsOf(readCandleFile(CANDLE_FILE)), { tfMs: 60_000, horizonMs: 300_000, features: [...BASE_FEATURES] });
 
+/** Worst |ONNX − in-process| over every row, through the public async API and the synchronous native path. */
 async function maxDiff(bytes: Uint8Array, model: Parameters<typeof predict>[0]): Promise<number> {
-  const onnx = await OnnxModel.load(bytes, ds.features.length);
+  assert.equal(OnnxModel.syncUnavailable, null);
+  const a = await OnnxModel.load(bytes, ds.features.length);
+  const b = OnnxModel.loadSync(bytes, ds.features.length);
   try {
-    const got = await onnx.run(ds.X);
+    const got = await a.run(ds.X);
+    const gotSync = ds.X.map((x) => b.runSync([x])[0]);
     assert.equal(got.length, ds.X.length);
+    assert.deepEqual(gotSync, got, "one row at a time, synchronously, gives the same floats as the batch");
     let worst = 0;
     ds.X.forEach((x, i) => (worst = Math.max(worst, Math.abs(got[i] - predict(model, x)))));
     return worst;
   } finally {
-    await onnx.release();
+    await a.release();
+    await b.release();
   }
 }
 
