@@ -42,6 +42,9 @@ export async function readIndicators(js: JetStreamClient, pair: string, tf: stri
       return null;
     }
     if (r.toMs !== undefined && d.window_end_ms > r.toMs) return "stop";
+    // The consumer starts at a storage time, which is never before a record's event time: a safe
+    // lower bound, so records from before the range are dropped here by their own time.
+    if (r.fromMs !== undefined && d.window_end_ms <= r.fromMs) return null;
     return { window_start_ms: d.window_start_ms, window_end_ms: d.window_end_ms, close: d.close, volume: d.volume, values: d.values };
   });
   // The stream holds each window once, in order; a repeat (republished outside the dedup window) is dropped here.

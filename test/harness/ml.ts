@@ -1,12 +1,15 @@
 // Helpers for the prediction tests: a CommandContext for calling a plugin's commands directly
 // (against a real nats-server), stdout capture, and a predictable synthetic candle series.
 import { connect } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { encode, publishHeaders } from "../../protocol/codec.js";
+import { pairToToken } from "../../protocol/pairs.js";
+import { subjects } from "../../protocol/subjects.js";
 import pino from "pino";
 import { loadConfig, type Config } from "../../supervisor/config.js";
 import type { CommandContext, CommandDef, Flags } from "../../supervisor/plugin.js";
 import { mulberry32 } from "../../actors/ml/prng.js";
-import type { CandleBar } from "../../actors/ml/mod.js";
+import { indicatorsOf, type CandleBar } from "../../actors/ml/mod.js";
 
 export function testConfig(url: string, ml: Partial<Config["ml"]> = {}): Config {
   const c = loadConfig({ env: {} });
@@ -56,4 +59,24 @@ export function predictableCandles(n: number, seed = 1, startMs = Date.UTC(2023,
 
 export function toCsv(c: CandleBar[]): string {
   return "open_time_ms,open,high,low,close,volume\n" + c.map((b) => [b.window_start_ms, b.open, b.high, b.low, b.close, b.volume].join(",")).join("\n") + "\n";
+}
+
+/** Indicator records (md.indicators.1m.<pair>) of candles, as the indicators stage computes and publishes them. */
+export function indicatorRecords(pair: string, candles: CandleBar[]) {
+  return indicatorsOf(candles).map((x, i) => ({
+    v: 1 as const, pair, tf: "1m", window_start_ms: x.window_start_ms, window_end_ms: x.window_end_ms,
+    open: candles[i].open, high: candles[i].high, low: candles[i].low, close: x.close, volume: x.volume, vwap: x.close, trades: 1, flat: false,
+    values: x.values as Record<string, number | null>,
+  }));
+}
+
+export async function publishIndicators(js: JetStreamClient, records: ReturnType<typeof indicatorRecords>): Promise<number> {
+  let last = 0;
+  const pending: Promise<{ seq: number }>[] = [];
+  for (const r of records) {
+    pending.push(js.publish(subjects.indicators(r.tf, r.pair), encode(r, "msgpack"), { msgID: `${r.tf}:${pairToToken(r.pair)}:${r.window_start_ms}`, headers: publishHeaders("msgpack") }));
+    if (pending.length >= 500) for (const a of pending.splice(0)) last = Math.max(last, (await a).seq);
+  }
+  for (const a of pending) last = Math.max(last, (await a).seq);
+  return last;
 }
