@@ -5,4 +5,5 @@ import { register } from "tsx/esm/api";
 
 register();
 const { run } = await import("../supervisor/cli.ts");
-run(process.argv.slice(2));
+const { plugins } = await import("./stages.ts");
+run(process.argv.slice(2), plugins);

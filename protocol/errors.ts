@@ -11,6 +11,8 @@ export const ErrorCode = {
   BadArgs: "TF_BAD_ARGS",
   NatsServerMissing: "TF_NATS_SERVER_MISSING",
   LeaseLost: "TF_LEASE_LOST",
+  /** A command waited past its deadline (what it waited for is in the message). */
+  Timeout: "TF_TIMEOUT",
   /** Kraken answered with a non-empty `error` array. */
   KrakenApi: "TF_KRAKEN_API",
   /** A REST backfill gave up after its retry budget. */

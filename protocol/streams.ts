@@ -153,6 +153,17 @@ export async function openBuckets(js: JetStreamClient): Promise<Record<keyof typ
   return out;
 }
 
+/**
+ * Keys of a KV bucket, from the subjects its stream holds. Unlike `kv.keys()`, which iterates a
+ * consumer until the server says nothing is pending, this cannot hang when a value expires (the
+ * members bucket has a TTL) between the count and the delivery: one request, one answer.
+ */
+export async function bucketKeys(jsm: JetStreamManager, bucket: string): Promise<string[]> {
+  const prefix = `$KV.${bucket}.`;
+  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+  return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length)).sort();
+}
+
 export function isNotFound(err: unknown): boolean {
   const e = err as { code?: unknown; api_error?: { err_code?: number }; message?: string };
   return e?.api_error?.err_code === 10059 || /not found/i.test(String(e?.message ?? ""));

@@ -93,6 +93,7 @@ export class ActorCell {
   private done: Promise<void> | null = null;
   private checkpointNow: (() => Promise<void>) | null = null;
   private live: (() => void) | null = null;
+  private isCaughtUp: (() => Promise<boolean>) | null = null;
 
   constructor(private readonly d: CellDeps) {
     this.key = actorKey(d.def.stage, d.pair);
@@ -122,6 +123,16 @@ export class ActorCell {
     this.abort?.abort();
     this.wake?.();
     await this.done;
+  }
+
+  /**
+   * Stream actors: true when the server has nothing more for this actor's input, every input
+   * delivered has been applied, and every output is acked (so downstream streams hold them).
+   * Other actors (sources) answer true: their end is judged by what they publish.
+   */
+  async caughtUp(): Promise<boolean> {
+    if (this.d.def.kind !== "stream") return true;
+    return this.isCaughtUp ? this.isCaughtUp() : false;
   }
 
   /** Stream actors: waits for every pending output to be acked and writes a checkpoint now (no-op otherwise). */
@@ -217,6 +228,14 @@ export class ActorCell {
     const iter = await consumer.consume({ max_messages: 1024, expires: 5000 });
     this.iter = iter;
     if (this.stopping) iter.stop();
+    let lastDelivery = 0;
+    this.isCaughtUp = async () => {
+      if (publisher.pending() > 0) return false;
+      // Delivery sequences, not stream sequences: a filtered consumer's stream position moves past
+      // messages that do not match its filter, so it is ahead of the last one we could apply.
+      const info = await consumer.info(false);
+      return info.num_pending === 0 && lastDelivery >= info.delivered.consumer_seq;
+    };
     this.st.state = "running";
     const outs: Output[] = [];
     const emit = (o: Output) => outs.push(o);
@@ -248,6 +267,7 @@ export class ActorCell {
         for (const o of outs) await publisher.publish(o);
         outs.length = 0;
         applied = m.seq;
+        lastDelivery = m.info.deliverySequence;
         dirty = true;
         this.st.lastSeq = applied;
         this.st.lastInputAt = Date.now();
@@ -263,6 +283,7 @@ export class ActorCell {
       this.live?.();
       this.live = null;
       this.checkpointNow = null;
+      this.isCaughtUp = null;
       iter.stop();
       this.iter = null;
       this.st.published = publisher.published;

@@ -1,85 +1,38 @@
-// The `tickflow` command: the composition root that wires the generic runtime to the stages.
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+// The `tickflow` command, generic over plugins: the commands every deployment has (up, run, tail,
+// status, bootstrap, pairs, actors) plus whatever the plugins of the composition root
+// (bin/stages.ts) add. This file knows no stage by name.
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { fileURLToPath } from "node:url";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import pino, { type Logger } from "pino";
-import { candlesActor, CANDLES_STAGE } from "../actors/candles/actor.js";
-import { indicatorsActor, INDICATORS_STAGE } from "../actors/indicators/actor.js";
-import { lastPublishedTrade, tradesActor, TRADES_STAGE, type TradesActorOptions } from "../actors/trades/actor.js";
-import { startKrakenReplayServer } from "../actors/trades/kraken-replay-server.js";
 import { decodeMsg, jsonReplacer } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
 import { normalizePair, pairToToken } from "../protocol/pairs.js";
 import { bootstrap, openBuckets } from "../protocol/streams.js";
-import { subjects } from "../protocol/subjects.js";
 import type { ActorDef } from "./actor.js";
 import { loadConfig, type Config } from "./config.js";
+import { addPairs, listPairs, removePairs } from "./desired-pairs.js";
 import { connectNats, EMBEDDED_URL_FILE, resolveNatsUrl } from "./nats.js";
 import { NatsServer } from "./nats-server.js";
+import type { CommandContext, CommandDef, Flags, OptionSpec, Plugin, StageContext, StageDef, UpContribution } from "./plugin.js";
+import type { OutputOf } from "./status.js";
 import { Supervisor } from "./runtime.js";
-import { startWorker } from "./worker.js";
-import { addPairs, listPairs, removePairs } from "./desired-pairs.js";
 import { clusterStatus } from "./status.js";
+import { startWorker } from "./worker.js";
 
-const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
-const ALL_STAGES = [TRADES_STAGE, CANDLES_STAGE, INDICATORS_STAGE];
+/** How long a one-shot command may wait on NATS before it gives up and says what it waited for. */
+const DEFAULT_DEADLINE_MS = 30_000;
 
-const HELP = `tickflow — real-time crypto market data and prediction on NATS JetStream
-
-Usage: tickflow <command> [options]
-
-Commands:
-  up [--nats URL] [--replay FILE…] [--speed N|max] [--pairs P,…] [--once] [--data-dir DIR]
-      The whole system in one process. Without --nats / NATS_URL it starts an embedded
-      nats-server (from PATH; store in <data-dir>/nats) and stops it on exit. Source: live
-      Kraken when reachable; otherwise (or with --replay) a local Kraken-protocol server that
-      replays recorded trades (default: the files in data/trades). --pairs defaults to the
-      pairs in the replay files (live: BTC/USD,ETH/USD). --once (needs a replay) exits when
-      the replay is fully processed and every output is published. --speed 1 is real time.
-  run --stages S,… [--id NAME] [--nats URL] [--kraken-url URL]
-      A worker for some stages (${ALL_STAGES.join(", ")}); run several against one NATS and
-      every (stage, pair) runs in exactly one of them. --kraken-url is the base of a
-      Kraken-protocol server (e.g. one from \`tickflow replay serve\`): WebSocket at /v2,
-      REST at /0/public/Trades.
-  replay serve FILE… [--port N] [--host H] [--speed N|max]
-      A local Kraken-protocol server replaying recorded trade files (.jsonl or .jsonl.gz).
-  tail SUBJECT [--all] [--limit N] [--follow] [--meta] [--nats URL]
-      Decoded messages as JSON lines: the last N (default 10), or with --all every message from
-      the start of the stream; exits when none are pending unless --follow.
-  status [--json] [--nats URL]
-      Every actor: stage, pair, state, owner, last input sequence and time, lag, restarts,
-      dead letters. --json prints {"actors": [...], "members": [...]}.
-  bootstrap [--nats URL]             Create or update the streams and KV buckets.
-  pairs add P… | rm P… | ls         Desired pairs (the tf_pairs bucket); actors follow.
-  actors restart STAGE PAIR          Clear a failed actor so it starts again.
-
-Common options:
-  --nats URL        NATS server (default: NATS_URL, then the server of a running \`tickflow up\`
-                    in --data-dir, then nats://127.0.0.1:4222)
-  --config FILE     JSON config file (also TICKFLOW_CONFIG); see README for every setting
-  --codec C         msgpack (default) or json
-  --data-dir DIR    local state directory (default .tickflow)
-  -h, --help        this help
-`;
-
-type Flags = Record<string, string | boolean | string[] | undefined>;
-
-const OPTIONS = {
+const CORE_OPTIONS: Record<string, OptionSpec> = {
   nats: { type: "string" },
-  replay: { type: "string", multiple: true },
-  speed: { type: "string" },
   pairs: { type: "string" },
   once: { type: "boolean" },
   "data-dir": { type: "string" },
   stages: { type: "string" },
   id: { type: "string" },
-  "kraken-url": { type: "string" },
-  port: { type: "string" },
-  host: { type: "string" },
   all: { type: "boolean" },
   limit: { type: "string" },
   follow: { type: "boolean", short: "f" },
@@ -87,8 +40,9 @@ const OPTIONS = {
   json: { type: "boolean" },
   config: { type: "string" },
   codec: { type: "string" },
+  timeout: { type: "string" },
   help: { type: "boolean", short: "h" },
-} as const;
+};
 
 function usage(msg: string): never {
   throw new TickflowError(ErrorCode.BadArgs, `${msg}\nRun \`tickflow --help\` for usage.`);
@@ -98,19 +52,13 @@ function makeLogger(config: Config): Logger {
   return pino({ level: config.log.level, base: { pid: process.pid } }, pino.destination(2));
 }
 
-function configFrom(flags: Flags): Config {
-  return loadConfig({
+function configFrom(flags: Flags, plugins: Plugin[]): Config {
+  const config = loadConfig({
     file: flags.config as string | undefined,
     overrides: { codec: flags.codec, dataDir: flags["data-dir"] },
   });
-}
-
-function parseSpeed(s: string | undefined): number | "max" {
-  if (s === undefined) return 1;
-  if (s === "max") return "max";
-  const n = Number(s);
-  if (!Number.isFinite(n) || n <= 0) usage(`--speed must be a positive number or "max" (got "${s}")`);
-  return n;
+  for (const p of plugins) p.configure?.(flags, config);
+  return config;
 }
 
 function parsePairs(s: string | undefined): string[] | undefined {
@@ -120,306 +68,390 @@ function parsePairs(s: string | undefined): string[] | undefined {
   return list.map(normalizePair);
 }
 
-function stageDefs(names: string[], tradesOpts: TradesActorOptions = {}): ActorDef[] {
-  const out: ActorDef[] = [];
-  for (const n of names) {
-    if (n === TRADES_STAGE) out.push(tradesActor(tradesOpts));
-    else if (n === CANDLES_STAGE) out.push(candlesActor);
-    else if (n === INDICATORS_STAGE) out.push(indicatorsActor());
-    else usage(`unknown stage "${n}" (stages: ${ALL_STAGES.join(", ")})`);
-  }
-  return out;
+function deadlineMs(flags: Flags): number {
+  if (flags.timeout === undefined) return DEFAULT_DEADLINE_MS;
+  const s = Number(flags.timeout);
+  if (!Number.isFinite(s) || s <= 0) usage(`--timeout must be a positive number of seconds (got "${flags.timeout}")`);
+  return s * 1000;
 }
 
-async function withNats<T>(flags: Flags, name: string, fn: (nc: NatsConnection, config: Config) => Promise<T>): Promise<T> {
-  const config = configFrom(flags);
-  const url = resolveNatsUrl(flags.nats as string | undefined, config.natsUrl, config.dataDir);
-  const nc = await connectNats(url, name);
-  try {
-    return await fn(nc, config);
-  } finally {
-    await nc.drain().catch(() => {});
-  }
+/** Rejects with a message naming what was awaited when `p` takes longer than `ms`. */
+export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    t = setTimeout(() => reject(new TickflowError(ErrorCode.Timeout, `timed out after ${(ms / 1000).toFixed(0)} s waiting for ${what}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
 }
 
-function defaultReplayFiles(): string[] {
-  const dir = join(ROOT, "data", "trades");
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => /\.jsonl(\.gz)?$/.test(f)).sort().map((f) => join(dir, f));
-}
-
-/** Live Kraken if its REST API answers quickly; this machine may well be offline. */
-async function krakenReachable(restUrl: string): Promise<boolean> {
-  try {
-    const r = await fetch(`${restUrl}/0/public/Time`, { signal: AbortSignal.timeout(3000) });
-    return r.ok;
-  } catch {
-    return false;
-  }
-}
-
-function onSignals(fn: () => Promise<void>): void {
-  let n = 0;
-  const handler = () => {
-    if (n++ > 0) process.exit(130);
-    fn().then(() => process.exit(0), (err) => {
-      console.error(err);
-      process.exit(1);
-    });
-  };
-  process.on("SIGINT", handler);
-  process.on("SIGTERM", handler);
+function stopSignal(): Promise<void> {
+  return new Promise((resolveStop) => {
+    let n = 0;
+    const handler = () => {
+      if (n++ > 0) process.exit(130);
+      resolveStop();
+    };
+    process.on("SIGINT", handler);
+    process.on("SIGTERM", handler);
+  });
 }
 
 /** Test hook: act as if partitioned from every other member and take no leases (see Supervisor). */
 const unsafeSplitBrain = () => process.env.TICKFLOW_UNSAFE_SPLIT_BRAIN === "1";
 
-// --- commands -------------------------------------------------------------------------------
+/**
+ * node:util parseArgs takes one value per `--opt`; users write `--replay a.gz b.gz c.gz`. Values
+ * that follow an option declared `multiple` are folded into repeated options, so the positionals
+ * left over are really stray and can be rejected.
+ */
+export function expandMultiple(argv: string[], options: Record<string, OptionSpec>): string[] {
+  const out: string[] = [];
+  let multi: string | null = null;
+  for (const a of argv) {
+    if (a.startsWith("-")) {
+      const name = a.replace(/^--?/, "").split("=")[0];
+      multi = options[name]?.multiple ? name : null;
+      out.push(a);
+      continue;
+    }
+    if (multi && out[out.length - 1] !== `--${multi}`) out.push(`--${multi}`);
+    out.push(a);
+  }
+  return out;
+}
 
-async function cmdUp(flags: Flags): Promise<void> {
-  const config = configFrom(flags);
-  const log = makeLogger(config);
-  const speed = parseSpeed(flags.speed as string | undefined);
-  let replayFiles = (flags.replay as string[] | undefined)?.map((f) => resolve(f));
-  if (flags.once && !replayFiles) usage("--once needs --replay FILE… (a live feed never ends)");
-  let natsUrl = (flags.nats as string | undefined) ?? config.natsUrl;
-  let server: NatsServer | null = null;
-  mkdirSync(config.dataDir, { recursive: true });
-  if (!natsUrl) {
-    server = await NatsServer.start({ storeDir: resolve(config.dataDir, "nats") });
-    natsUrl = server.url;
-    writeFileSync(join(config.dataDir, EMBEDDED_URL_FILE), natsUrl + "\n");
-    log.info({ url: natsUrl }, "embedded nats-server started");
-  }
-  let replay: Awaited<ReturnType<typeof startKrakenReplayServer>> | null = null;
-  let pairs = parsePairs(flags.pairs as string | undefined);
-  let sourceNote: string;
-  if (!replayFiles && !(await krakenReachable(config.kraken.restUrl))) {
-    replayFiles = defaultReplayFiles();
-    if (replayFiles.length === 0) throw new Error("Kraken is unreachable and there are no recorded trades in data/trades to replay");
-    log.warn("Kraken is unreachable; replaying recorded trades from data/trades");
-  }
-  const tradesOpts: TradesActorOptions = {};
-  if (replayFiles) {
-    replay = await startKrakenReplayServer({ files: replayFiles, host: "127.0.0.1", port: 0, speed });
-    config.kraken.wsUrl = replay.wsUrl;
-    config.kraken.restUrl = replay.restUrl;
-    pairs ??= replay.pairs;
-    if (flags.once) tradesOpts.endOfInput = replay.lastTradeIds;
-    sourceNote = `replay of ${replayFiles.length} file(s) at speed ${speed} (${replay.wsUrl})`;
-  } else {
-    pairs ??= ["BTC/USD", "ETH/USD"];
-    sourceNote = `live Kraken (${config.kraken.wsUrl})`;
-  }
-  const nc = await connectNats(natsUrl, "tickflow-up");
-  const worker = await startWorker({ nc, config, log, id: `up-${hostname()}`, stages: stageDefs(ALL_STAGES, tradesOpts), ignoreLeases: unsafeSplitBrain() });
-  const { sup, js } = worker;
-  await addPairs(js, pairs);
-  process.stderr.write(`tickflow up: NATS ${natsUrl} · pairs ${pairs.join(", ")} · source ${sourceNote}\n`);
+class Cli {
+  readonly stages = new Map<string, { plugin: Plugin } & StageDef>();
+  readonly commands = new Map<string, CommandDef>();
+  readonly options: Record<string, OptionSpec> = { ...CORE_OPTIONS };
 
-  const shutdown = async () => {
-    await worker.stop();
-    await nc.drain().catch(() => {});
-    await replay?.close();
-    await server?.stop();
-    if (server) rmSync(join(config.dataDir, EMBEDDED_URL_FILE), { force: true });
-  };
-  if (flags.once) {
-    await waitReplayProcessed(js, sup, pairs, config);
+  constructor(readonly plugins: Plugin[]) {
+    for (const p of plugins) {
+      for (const s of p.stages ?? []) {
+        if (this.stages.has(s.stage)) throw new Error(`stage "${s.stage}" is defined twice (plugins ${this.stages.get(s.stage)!.plugin.name} and ${p.name})`);
+        this.stages.set(s.stage, { plugin: p, ...s });
+      }
+      for (const [k, v] of Object.entries(p.options ?? {})) {
+        const have = this.options[k];
+        if (have && (have.type !== v.type || !!have.multiple !== !!v.multiple)) throw new Error(`option --${k} of plugin ${p.name} clashes with another definition`);
+        this.options[k] = v;
+      }
+    }
+    for (const c of this.core()) this.commands.set(c.name, c);
+    for (const p of plugins) {
+      for (const c of p.commands ?? []) {
+        if (this.commands.has(c.name)) throw new Error(`command "${c.name}" of plugin ${p.name} is defined twice`);
+        this.commands.set(c.name, c);
+      }
+    }
+  }
+
+  stageNames(): string[] {
+    return [...this.stages.keys()];
+  }
+
+  outputs(): Record<string, OutputOf> {
+    const out: Record<string, OutputOf> = {};
+    for (const [name, s] of this.stages) if (s.output) out[name] = s.output;
+    return out;
+  }
+
+  stageDefs(names: string[], ctx: StageContext): ActorDef[] {
+    return names.map((n) => {
+      const s = this.stages.get(n);
+      if (!s) usage(`unknown stage "${n}" (stages: ${this.stageNames().join(", ")})`);
+      return s.create(ctx);
+    });
+  }
+
+  help(): string {
+    const upHelp = this.plugins.map((p) => p.upHelp).filter(Boolean).join("\n");
+    return `tickflow — real-time crypto market data and prediction on NATS JetStream
+
+Usage: tickflow <command> [options]
+
+Commands:
+${[...this.commands.values()].map((c) => c.help.replace("{UP_PLUGINS}", upHelp).replace("{STAGES}", this.stageNames().join(", "))).join("\n")}
+
+Common options:
+  --nats URL        NATS server (default: NATS_URL, then the server of a running \`tickflow up\`
+                    in --data-dir, then nats://127.0.0.1:4222)
+  --timeout S       deadline in seconds for one-shot commands that wait on NATS (default 30)
+  --config FILE     JSON config file (also TICKFLOW_CONFIG); see README for every setting
+  --codec C         msgpack (default) or json
+  --data-dir DIR    local state directory (default .tickflow)
+  -h, --help        this help
+`;
+  }
+
+  context(args: string[], flags: Flags): CommandContext {
+    const config = configFrom(flags, this.plugins);
+    const log = makeLogger(config);
+    const ms = deadlineMs(flags);
+    return {
+      args, flags, config, log, usage, stopSignal: stopSignal(),
+      async withNats<T>(name: string, fn: (nc: NatsConnection, js: JetStreamClient) => Promise<T>): Promise<T> {
+        const url = resolveNatsUrl(flags.nats as string | undefined, config.natsUrl, config.dataDir);
+        const nc = await withDeadline(connectNats(url, name), ms, `a connection to NATS at ${url}`);
+        try {
+          return await fn(nc, jetstream(nc));
+        } finally {
+          await withDeadline(nc.drain(), 5000, "the NATS connection to drain").catch(() => nc.close());
+        }
+      },
+    };
+  }
+
+  private core(): CommandDef[] {
+    const cli = this;
+    const oneShot = (what: string, ctx: CommandContext, fn: (nc: NatsConnection, js: JetStreamClient) => Promise<void>) =>
+      withDeadline(ctx.withNats(`tickflow-${what}`, fn), deadlineMs(ctx.flags), `${what} to finish (NATS answered too slowly)`);
+    return [
+      {
+        name: "up", maxArgs: 0,
+        help: `  up [--nats URL] [--pairs P,…] [--once] [--data-dir DIR] [plugin options]
+      The whole system in one process. Without --nats / NATS_URL it starts an embedded
+      nats-server (from PATH; store in <data-dir>/nats) and stops it on exit. --pairs defaults
+      to the pairs of the inputs (replay files; live: BTC/USD,ETH/USD). --once (bounded inputs
+      only) exits when every input is fully processed and every output is published.
+{UP_PLUGINS}`,
+        run: (ctx) => cli.up(ctx),
+      },
+      {
+        name: "run", maxArgs: 0,
+        help: `  run --stages S,… [--id NAME] [--nats URL] [--kraken-url URL]
+      A worker for some stages ({STAGES}); run several against one NATS and
+      every (stage, key) runs in exactly one of them. --kraken-url is the base of a
+      Kraken-protocol server (e.g. one from \`tickflow replay serve\`).`,
+        run: (ctx) => cli.runWorker(ctx),
+      },
+      {
+        name: "tail", maxArgs: 1,
+        help: `  tail SUBJECT [--all] [--limit N] [--follow] [--meta] [--nats URL]
+      Decoded messages as JSON lines: the last N (default 10), or with --all every message from
+      the start of the stream; exits when none are pending unless --follow.`,
+        run: (ctx) => tail(ctx),
+      },
+      {
+        name: "status", maxArgs: 0,
+        help: `  status [--json] [--nats URL]
+      Every actor: stage, key, state, owner, last input sequence and time, lag, restarts,
+      dead letters. --json prints {"actors": [...], "members": [...]}.`,
+        run: (ctx) => oneShot("status", ctx, (nc) => status(nc, ctx, cli.stageNames(), cli.outputs())),
+      },
+      {
+        name: "bootstrap", maxArgs: 0,
+        help: "  bootstrap [--nats URL]             Create or update the streams and KV buckets.",
+        run: (ctx) => oneShot("bootstrap", ctx, async (nc, js) => {
+          const r = await bootstrap(js, await jetstreamManager(nc), ctx.config.storage);
+          for (const [k, list] of Object.entries(r)) if (list.length) process.stdout.write(`${k}: ${list.join(", ")}\n`);
+        }),
+      },
+      {
+        name: "pairs",
+        help: "  pairs add P… | rm P… | ls         Desired pairs (the tf_pairs bucket); actors follow.",
+        run: (ctx) => oneShot("pairs", ctx, (nc, js) => pairs(ctx, nc, js)),
+      },
+      {
+        name: "actors", maxArgs: 3,
+        help: "  actors restart STAGE KEY           Clear a failed actor so it starts again.",
+        run: (ctx) => {
+          const [sub, stage, keyArg] = ctx.args;
+          if (sub !== "restart" || !stage || !keyArg) usage("usage: tickflow actors restart STAGE KEY");
+          // Any stage name: the runtime is generic, and a deployment may run stages this CLI does not know.
+          if (!/^[a-z][a-z0-9_-]*$/.test(stage)) usage(`"${stage}" is not a stage name (stages: ${cli.stageNames().join(", ")})`);
+          const key = keyArg.includes("/") || /^[A-Z0-9]+-[A-Z0-9]+$/i.test(keyArg) ? pairToToken(normalizePair(keyArg)) : keyArg;
+          return oneShot("actors", ctx, async (_nc, js) => {
+            const kv = await openBuckets(js);
+            await kv.leases.delete(`${stage}.${key}`);
+            process.stdout.write(`cleared ${stage}.${key}: its owner will start it again\n`);
+          });
+        },
+      },
+    ];
+  }
+
+  private async up(ctx: CommandContext): Promise<void> {
+    const { flags, config, log } = ctx;
+    let natsUrl = (flags.nats as string | undefined) ?? config.natsUrl;
+    let server: NatsServer | null = null;
+    mkdirSync(config.dataDir, { recursive: true });
+    if (!natsUrl) {
+      server = await NatsServer.start({ storeDir: resolve(config.dataDir, "nats") });
+      natsUrl = server.url;
+      writeFileSync(join(config.dataDir, EMBEDDED_URL_FILE), natsUrl + "\n");
+      log.info({ url: natsUrl }, "embedded nats-server started");
+    }
+    const contributions: UpContribution[] = [];
+    let nc: NatsConnection | null = null;
+    let worker: Awaited<ReturnType<typeof startWorker>> | null = null;
+    const shutdown = async () => {
+      await worker?.stop();
+      for (const c of contributions.reverse()) await c.close?.().catch((err) => log.warn({ err: (err as Error).message }, "plugin shutdown failed"));
+      await nc?.drain().catch(() => {});
+      await server?.stop();
+      if (server) rmSync(join(config.dataDir, EMBEDDED_URL_FILE), { force: true });
+    };
+    try {
+      nc = await withDeadline(connectNats(natsUrl, "tickflow-up"), deadlineMs(flags), `a connection to NATS at ${natsUrl}`);
+      const js = jetstream(nc);
+      await bootstrap(js, await jetstreamManager(nc), config.storage);
+      const shared = new Map<string, unknown>();
+      for (const p of this.plugins) {
+        const c = await p.up?.({ flags, config, log, nc, js, shared, usage });
+        if (c) contributions.push(c);
+      }
+      const pairList = parsePairs(flags.pairs as string | undefined)
+        ?? [...new Set(contributions.flatMap((c) => c.pairs ?? []))];
+      if (pairList.length === 0) pairList.push("BTC/USD", "ETH/USD");
+      const names = flags.stages ? (flags.stages as string).split(",").map((s) => s.trim()).filter(Boolean) : this.stageNames();
+      const defs = this.stageDefs(names, { config, log, bounded: !!flags.once, shared });
+      worker = await startWorker({ nc, config, log, id: `up-${hostname()}`, stages: defs, ignoreLeases: unsafeSplitBrain() });
+      await addPairs(js, pairList);
+      const notes = contributions.map((c) => c.note).filter(Boolean);
+      process.stderr.write(`tickflow up: NATS ${natsUrl} · pairs ${pairList.length <= 8 ? pairList.join(", ") : `${pairList.length}`}${notes.length ? ` · ${notes.join(" · ")}` : ""}\n`);
+      for (const c of contributions) await c.started?.(worker.sup);
+      if (flags.once) {
+        for (const c of contributions) await c.drained?.(worker.sup);
+        await worker.sup.settle();
+        await shutdown();
+        process.stderr.write(`tickflow up: inputs processed for ${pairList.length} pair(s)\n`);
+        return;
+      }
+    } catch (err) {
+      await shutdown().catch(() => {});
+      throw err;
+    }
+    await ctx.stopSignal;
     await shutdown();
-    process.stderr.write(`tickflow up: replay processed for ${pairs.join(", ")}\n`);
-    return;
   }
-  onSignals(shutdown);
-  await new Promise(() => {});
-}
 
-/** --once: the replay's end-of-stream watermark is in TRADES, and every downstream actor has applied all of its input. */
-async function waitReplayProcessed(js: JetStreamClient, sup: Supervisor, pairs: string[], config: Config): Promise<void> {
-  const jsm = await js.jetstreamManager();
-  const lastSeq = async (stream: string, subject: string) =>
-    (await jsm.streams.getMessage(stream, { last_by_subj: subject }).catch(() => null))?.seq ?? 0;
-  const until = async (what: () => Promise<boolean>) => {
-    while (!(await what())) await new Promise((r) => setTimeout(r, 100));
-  };
-  for (const pair of pairs) {
-    await until(async () => (await lastPublishedTrade(js, pair)).eos);
-    const tradesSeq = await lastSeq("TRADES", subjects.trades(pair));
-    await until(async () => (sup.cell(CANDLES_STAGE, pair)?.status().lastSeq ?? 0) >= tradesSeq);
-    await sup.cell(CANDLES_STAGE, pair)?.checkpointIfRunning();
-    let candleSeq = 0;
-    for (const tf of config.timeframes) candleSeq = Math.max(candleSeq, await lastSeq("CANDLES", subjects.candles(tf, pair)));
-    await until(async () => (sup.cell(INDICATORS_STAGE, pair)?.status().lastSeq ?? 0) >= candleSeq);
-    await sup.cell(INDICATORS_STAGE, pair)?.checkpointIfRunning();
-  }
-}
-
-async function cmdRun(flags: Flags): Promise<void> {
-  const config = configFrom(flags);
-  const log = makeLogger(config);
-  const names = ((flags.stages as string | undefined) ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-  if (names.length === 0) usage(`run needs --stages, e.g. --stages ${ALL_STAGES.join(",")}`);
-  const base = flags["kraken-url"] as string | undefined;
-  if (base) {
-    const u = new URL(base);
-    const http = u.protocol === "wss:" || u.protocol === "https:" ? "https:" : "http:";
-    config.kraken.restUrl = `${http}//${u.host}`;
-    config.kraken.wsUrl = `${http === "https:" ? "wss:" : "ws:"}//${u.host}/v2`;
-  }
-  const url = resolveNatsUrl(flags.nats as string | undefined, config.natsUrl, config.dataDir);
-  const id = (flags.id as string | undefined) ?? Supervisor.defaultId();
-  const nc = await connectNats(url, `tickflow-${id}`);
-  const worker = await startWorker({ nc, config, log, id, stages: stageDefs(names), ignoreLeases: unsafeSplitBrain() });
-  process.stderr.write(`tickflow run: member ${id} · stages ${names.join(",")} · NATS ${url}\n`);
-  onSignals(async () => {
+  private async runWorker(ctx: CommandContext): Promise<void> {
+    const { flags, config, log } = ctx;
+    const names = ((flags.stages as string | undefined) ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    if (names.length === 0) usage(`run needs --stages, e.g. --stages ${this.stageNames().join(",")}`);
+    const defs = this.stageDefs(names, { config, log, bounded: false, shared: new Map() });
+    const url = resolveNatsUrl(flags.nats as string | undefined, config.natsUrl, config.dataDir);
+    const id = (flags.id as string | undefined) ?? Supervisor.defaultId();
+    const nc = await withDeadline(connectNats(url, `tickflow-${id}`), deadlineMs(flags), `a connection to NATS at ${url}`);
+    const worker = await startWorker({ nc, config, log, id, stages: defs, ignoreLeases: unsafeSplitBrain() });
+    process.stderr.write(`tickflow run: member ${id} · stages ${names.join(",")} · NATS ${url}\n`);
+    await ctx.stopSignal;
     await worker.stop();
     await nc.drain().catch(() => {});
-  });
-  await new Promise(() => {});
+  }
 }
 
-async function cmdReplayServe(args: string[], flags: Flags): Promise<void> {
-  if (args[0] !== "serve") usage("replay has one subcommand: replay serve FILE…");
-  const files = args.slice(1).map((f) => resolve(f));
-  if (files.length === 0) usage("replay serve needs at least one recorded trade file");
-  const port = flags.port === undefined ? 0 : Number(flags.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`--port must be 0–65535 (got "${flags.port}")`);
-  // Workers that start together may subscribe seconds apart; the clock waits for every pair (or 15 s).
-  const srv = await startKrakenReplayServer({
-    files, port, host: (flags.host as string | undefined) ?? "127.0.0.1", speed: parseSpeed(flags.speed as string | undefined),
-    startWhen: "all-subscribed", startGraceMs: 15_000,
-  });
-  process.stdout.write(`${JSON.stringify({ wsUrl: srv.wsUrl, restUrl: srv.restUrl, pairs: srv.pairs })}\n`);
-  process.stderr.write(`replaying ${srv.pairs.join(", ")} · WebSocket ${srv.wsUrl} · REST ${srv.restUrl}/0/public/Trades\n`);
-  onSignals(() => srv.close());
-  await new Promise(() => {});
-}
-
-async function cmdTail(args: string[], flags: Flags): Promise<void> {
-  const subject = args[0];
+async function tail(ctx: CommandContext): Promise<void> {
+  const { flags } = ctx;
+  const subject = ctx.args[0];
   if (!subject) usage("tail needs a SUBJECT, e.g. tickflow tail md.candles.1m.BTC-USD --all");
   const limit = flags.limit === undefined ? (flags.all ? Infinity : 10) : Number(flags.limit);
   if (!(limit === Infinity || (Number.isInteger(limit) && limit > 0))) usage(`--limit must be a positive whole number (got "${flags.limit}")`);
-  await withNats(flags, "tickflow-tail", async (nc) => {
-    const js = jetstream(nc);
-    const jsm = await jetstreamManager(nc);
-    const stream = await jsm.streams.find(subject).catch(() => usage(`no stream holds subject "${subject}"`));
+  const ms = deadlineMs(flags);
+  await ctx.withNats("tickflow-tail", async (nc, js) => {
+    const jsm = await withDeadline(jetstreamManager(nc), ms, "JetStream to answer");
+    const stream = await withDeadline(jsm.streams.find(subject), ms, `the stream that holds ${subject}`).catch((err) =>
+      (err as TickflowError).code === ErrorCode.Timeout ? Promise.reject(err) : usage(`no stream holds subject "${subject}"`));
     const consumer = await js.consumers.get(stream, { filter_subjects: subject });
-    const total = (await consumer.info()).num_pending;
+    const total = (await withDeadline(consumer.info(), ms, `consumer info on ${stream}`)).num_pending;
     // Without --all only the last `limit` are printed; with --all and --limit, the first `limit`.
     let skip = flags.all ? 0 : Math.max(0, total - (limit === Infinity ? total : limit));
     let printed = 0;
     if (total === 0 && !flags.follow) return;
     const iter = await consumer.consume({ max_messages: 1000 });
-    for await (const m of iter) {
-      if (skip > 0) skip--;
-      else if (printed < limit) {
-        let data: unknown;
-        try {
-          data = decodeMsg(m);
-        } catch (err) {
-          data = { undecodable: (err as Error).message };
+    // Without --follow the messages counted above must arrive; a stall past the deadline is an error, not a hang.
+    let last = Date.now();
+    const watchdog = flags.follow ? null : setInterval(() => {
+      if (Date.now() - last > ms) iter.stop(new TickflowError(ErrorCode.Timeout, `timed out after ${ms / 1000} s waiting for messages of ${subject} (${printed + skip} of ${total} read)`));
+    }, 500);
+    try {
+      for await (const m of iter) {
+        last = Date.now();
+        if (skip > 0) skip--;
+        else if (printed < limit) {
+          let data: unknown;
+          try {
+            data = decodeMsg(m);
+          } catch (err) {
+            data = { undecodable: (err as Error).message };
+          }
+          const line = flags.meta ? { subject: m.subject, seq: m.seq, time: new Date(m.info.timestampNanos / 1e6).toISOString(), data } : data;
+          process.stdout.write(JSON.stringify(line, jsonReplacer) + "\n");
+          printed++;
         }
-        const line = flags.meta ? { subject: m.subject, seq: m.seq, time: new Date(m.info.timestampNanos / 1e6).toISOString(), data } : data;
-        process.stdout.write(JSON.stringify(line, jsonReplacer) + "\n");
-        printed++;
+        if ((!flags.follow && m.info.pending === 0) || (flags.all && printed >= limit && !flags.follow)) break;
       }
-      if ((!flags.follow && m.info.pending === 0) || (flags.all && printed >= limit && !flags.follow)) break;
+      const closed = await iter.closed();
+      if (closed instanceof Error) throw closed;
+    } finally {
+      if (watchdog) clearInterval(watchdog);
+      iter.stop();
     }
-    iter.stop();
   });
 }
 
-async function cmdStatus(flags: Flags): Promise<void> {
-  await withNats(flags, "tickflow-status", async (nc) => {
-    const s = await clusterStatus(nc, ALL_STAGES);
-    if (flags.json) {
-      process.stdout.write(JSON.stringify(s, null, 2) + "\n");
-      return;
-    }
-    const now = Date.now();
-    const rows = [["STAGE", "PAIR", "STATE", "OWNER", "LAST SEQ", "LAST INPUT", "LAG", "RESTARTS", "DLQ"]];
-    for (const a of s.actors) {
-      rows.push([a.stage, a.pair, a.state, a.owner ?? "-", String(a.lastSeq), a.lastInputAt ? `${((now - a.lastInputAt) / 1000).toFixed(1)}s ago` : "-",
-        a.lag === null ? "-" : String(a.lag), String(a.restarts), String(a.deadLetters)]);
-    }
-    const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(w[i])).join("  ").trimEnd() + "\n");
-    process.stdout.write(`\n${s.members.length} member(s): ${s.members.map((m) => `${m.id} [${m.stages.join(",")}]`).join("; ") || "none"}\n`);
-  });
+async function status(nc: NatsConnection, ctx: CommandContext, stages: string[], outputs: Record<string, OutputOf>): Promise<void> {
+  const s = await clusterStatus(nc, stages, { outputs });
+  if (ctx.flags.json) {
+    process.stdout.write(JSON.stringify(s, null, 2) + "\n");
+    return;
+  }
+  const now = Date.now();
+  const rows = [["STAGE", "KEY", "STATE", "OWNER", "LAST SEQ", "LAST INPUT", "LAG", "RESTARTS", "DLQ"]];
+  for (const a of s.actors) {
+    rows.push([a.stage, (a as { key?: string }).key ?? a.pair, a.state, a.owner ?? "-", String(a.lastSeq), a.lastInputAt ? `${((now - a.lastInputAt) / 1000).toFixed(1)}s ago` : "-",
+      a.lag === null ? "-" : String(a.lag), String(a.restarts), String(a.deadLetters)]);
+  }
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(w[i])).join("  ").trimEnd() + "\n");
+  process.stdout.write(`\n${s.members.length} member(s): ${s.members.map((m) => `${m.id} [${m.stages.join(",")}]`).join("; ") || "none"}\n`);
 }
 
-async function cmdBootstrap(flags: Flags): Promise<void> {
-  await withNats(flags, "tickflow-bootstrap", async (nc, config) => {
-    const r = await bootstrap(jetstream(nc), await jetstreamManager(nc), config.storage);
-    for (const [k, list] of Object.entries(r)) if (list.length) process.stdout.write(`${k}: ${list.join(", ")}\n`);
-  });
+async function pairs(ctx: CommandContext, nc: NatsConnection, js: JetStreamClient): Promise<void> {
+  const [sub, ...rest] = ctx.args;
+  await bootstrap(js, await jetstreamManager(nc), ctx.config.storage);
+  if (sub === "add") {
+    if (rest.length === 0) usage("pairs add needs at least one pair, e.g. pairs add BTC/USD");
+    const list = rest.flatMap((p) => p.split(",")).filter(Boolean).map(normalizePair);
+    await addPairs(js, list);
+    process.stdout.write(`added: ${list.join(", ")}\n`);
+  } else if (sub === "rm") {
+    if (rest.length === 0) usage("pairs rm needs at least one pair");
+    const list = rest.flatMap((p) => p.split(",")).filter(Boolean).map(normalizePair);
+    await removePairs(js, list);
+    process.stdout.write(`removed: ${list.join(", ")}\n`);
+  } else if (sub === "ls" || sub === undefined) {
+    if (rest.length > 0) usage(`pairs ls takes no arguments (got "${rest.join(" ")}")`);
+    for (const p of await listPairs(js)) process.stdout.write(`${p}\n`);
+  } else usage(`unknown pairs subcommand "${sub}" (add, rm, ls)`);
 }
 
-async function cmdPairs(args: string[], flags: Flags): Promise<void> {
-  const [sub, ...rest] = args;
-  await withNats(flags, "tickflow-pairs", async (nc, config) => {
-    const js = jetstream(nc);
-    await bootstrap(js, await jetstreamManager(nc), config.storage);
-    if (sub === "add") {
-      if (rest.length === 0) usage("pairs add needs at least one pair, e.g. pairs add BTC/USD");
-      const pairs = rest.flatMap((p) => p.split(",")).filter(Boolean).map(normalizePair);
-      await addPairs(js, pairs);
-      process.stdout.write(`added: ${pairs.join(", ")}\n`);
-    } else if (sub === "rm") {
-      if (rest.length === 0) usage("pairs rm needs at least one pair");
-      const pairs = rest.flatMap((p) => p.split(",")).filter(Boolean).map(normalizePair);
-      await removePairs(js, pairs);
-      process.stdout.write(`removed: ${pairs.join(", ")}\n`);
-    } else if (sub === "ls" || sub === undefined) {
-      for (const p of await listPairs(js)) process.stdout.write(`${p}\n`);
-    } else usage(`unknown pairs subcommand "${sub}" (add, rm, ls)`);
-  });
-}
-
-async function cmdActors(args: string[], flags: Flags): Promise<void> {
-  const [sub, stage, pairArg] = args;
-  if (sub !== "restart" || !stage || !pairArg) usage("usage: tickflow actors restart STAGE PAIR");
-  // Any stage name: the runtime is generic, and a deployment may run stages this CLI does not know.
-  if (!/^[a-z][a-z0-9_-]*$/.test(stage)) usage(`"${stage}" is not a stage name (stages: ${ALL_STAGES.join(", ")})`);
-  const pair = normalizePair(pairArg);
-  await withNats(flags, "tickflow-actors", async (nc) => {
-    const kv = await openBuckets(jetstream(nc));
-    const key = `${stage}.${pairToToken(pair)}`;
-    await kv.leases.delete(key);
-    process.stdout.write(`cleared ${key}: its owner will start it again\n`);
-  });
-}
-
-export async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[], plugins: Plugin[]): Promise<void> {
+  const cli = new Cli(plugins);
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: expandMultiple(argv, cli.options), options: cli.options as never, allowPositionals: true, strict: true });
   } catch (err) {
     usage((err as Error).message);
   }
-  const { values: flags, positionals } = parsed;
-  const [cmd, ...args] = positionals;
+  const flags = parsed.values as Flags;
+  const [cmd, ...args] = parsed.positionals;
   if (flags.help || !cmd || cmd === "help") {
-    process.stdout.write(HELP);
+    process.stdout.write(cli.help());
     return;
   }
-  switch (cmd) {
-    case "up": return cmdUp(flags);
-    case "run": return cmdRun(flags);
-    case "replay": return cmdReplayServe(args, flags);
-    case "tail": return cmdTail(args, flags);
-    case "status": return cmdStatus(flags);
-    case "bootstrap": return cmdBootstrap(flags);
-    case "pairs": return cmdPairs(args, flags);
-    case "actors": return cmdActors(args, flags);
-    default: usage(`unknown command "${cmd}"`);
+  const def = cli.commands.get(cmd);
+  if (!def) usage(`unknown command "${cmd}" (commands: ${[...cli.commands.keys()].join(", ")})`);
+  if (def.maxArgs !== undefined && args.length > def.maxArgs) {
+    usage(`${cmd} does not take ${def.maxArgs === 0 ? "positional arguments" : `more than ${def.maxArgs} argument(s)`}: unexpected "${args.slice(def.maxArgs).join(" ")}"`);
   }
+  await def.run(cli.context(args, flags));
 }
 
 /** The process entry (bin/tickflow.js): runs a command and exits with 0, 1 (failure) or 2 (bad arguments). */
-export function run(argv: string[]): void {
-  main(argv).then(
+export function run(argv: string[], plugins: Plugin[]): void {
+  main(argv, plugins).then(
     () => process.exit(0),
     (err) => {
       const e = err as Error & { code?: string };

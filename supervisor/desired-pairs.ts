@@ -2,7 +2,7 @@
 // it; these are the writes the CLI, the gateway and the tests make.
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { normalizePair, pairToToken } from "../protocol/pairs.js";
-import { openBuckets } from "../protocol/streams.js";
+import { BUCKETS, bucketKeys, openBuckets } from "../protocol/streams.js";
 
 /** Adds pairs that are not there yet (an existing entry keeps its settings and `addedAt`). */
 export async function addPairs(js: JetStreamClient, pairs: string[]): Promise<void> {
@@ -22,7 +22,7 @@ export async function removePairs(js: JetStreamClient, pairs: string[]): Promise
 export async function listPairs(js: JetStreamClient): Promise<string[]> {
   const kv = await openBuckets(js);
   const out: string[] = [];
-  for await (const k of await kv.pairs.keys()) {
+  for (const k of await bucketKeys(await js.jetstreamManager(), BUCKETS.pairs)) {
     const e = await kv.pairs.get(k);
     if (e && e.operation === "PUT") out.push(normalizePair(k));
   }

@@ -29,6 +29,8 @@ export type StageDef = {
   /** The stage name used in `--stages`, leases and status. */
   stage: string;
   create(ctx: StageContext): ActorDef;
+  /** Sources: the subject their output ends on, for `tickflow status` of a stopped actor. */
+  output?(key: string): { stream: string; subject: string };
 };
 
 /** What a command gets: its positional arguments, every flag, and helpers that every command shares. */
@@ -48,6 +50,8 @@ export type CommandContext = {
 export type CommandDef = {
   /** `tickflow <name> …`; one word. */
   name: string;
+  /** How many positional arguments it takes at most (default: any); more is a usage error. */
+  maxArgs?: number;
   /** Lines for `tickflow --help`: a usage line, then indented explanation. */
   help: string;
   run(ctx: CommandContext): Promise<void>;
@@ -86,5 +90,7 @@ export type Plugin = {
   options?: Record<string, OptionSpec>;
   /** Lines for the `up` section of --help (the options this plugin adds to `up`). */
   upHelp?: string;
+  /** Applies this plugin's flags to the config of any process that runs its stages (`up`, `run`). */
+  configure?(flags: Flags, config: Config): void;
   up?(ctx: UpContext): Promise<UpContribution | void>;
 };

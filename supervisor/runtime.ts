@@ -113,6 +113,26 @@ export class Supervisor {
     this.held.clear();
   }
 
+  /**
+   * For bounded runs (`up --once`), once every source has published its end: waits until every
+   * stream actor here has applied all its input and its outputs are acked, twice in a row with
+   * nothing processed in between (an actor checked early in a round may get input from one
+   * checked later), then checkpoints them all.
+   */
+  async settle(pollMs = 100): Promise<void> {
+    let lastTotal = -1;
+    for (;;) {
+      const cells = [...this.cells.values()];
+      let all = true;
+      for (const c of cells) if (!(await c.caughtUp().catch(() => false))) all = false;
+      const total = cells.reduce((n, c) => n + c.status().processed, 0);
+      if (all && total === lastTotal) break;
+      lastTotal = all ? total : -1;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+    await Promise.all([...this.cells.values()].map((c) => c.checkpointIfRunning()));
+  }
+
   /** Status of every actor this process runs (or ran and marked failed). */
   status(): ActorStatus[] {
     const out = [...this.cells.values()].map((c) => c.status());

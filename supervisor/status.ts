@@ -5,7 +5,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { decode } from "../protocol/codec.js";
 import { normalizePair, pairToToken } from "../protocol/pairs.js";
-import { openBuckets } from "../protocol/streams.js";
+import { BUCKETS, bucketKeys, openBuckets } from "../protocol/streams.js";
 import type { ActorStatus } from "./actor-cell.js";
 import type { LeaseValue, MemberValue } from "./runtime.js";
 import { SERVICE_NAME, type ProcessStatus } from "./service.js";
@@ -13,11 +13,17 @@ import { SERVICE_NAME, type ProcessStatus } from "./service.js";
 export type ClusterActor = Omit<ActorStatus, "owner"> & { owner: string | null };
 export type ClusterStatus = { members: MemberValue[]; actors: ClusterActor[] };
 
-export async function clusterStatus(nc: NatsConnection, stages: string[], opts: { waitMs?: number } = {}): Promise<ClusterStatus> {
+/** Where a source actor's output ends, so a stopped source still shows its position. */
+export type OutputOf = (pair: string) => { stream: string; subject: string };
+
+export async function clusterStatus(
+  nc: NatsConnection, stages: string[], opts: { waitMs?: number; outputs?: Record<string, OutputOf> } = {},
+): Promise<ClusterStatus> {
   const js = jetstream(nc);
+  const jsm = await js.jetstreamManager();
   const kv = await openBuckets(js);
   const members: MemberValue[] = [];
-  for await (const key of await kv.members.keys()) {
+  for (const key of await bucketKeys(jsm, BUCKETS.members)) {
     const e = await kv.members.get(key);
     if (e && e.operation === "PUT") members.push(e.json<MemberValue>());
   }
@@ -51,7 +57,7 @@ export async function clusterStatus(nc: NatsConnection, stages: string[], opts: 
       if (!prev || (prev.state !== "running" && a.state === "running")) actors.set(k, a);
     }
   }
-  for await (const token of await kv.pairs.keys()) {
+  for (const token of await bucketKeys(jsm, BUCKETS.pairs)) {
     let pair: string;
     try {
       pair = normalizePair(token);
@@ -64,7 +70,10 @@ export async function clusterStatus(nc: NatsConnection, stages: string[], opts: 
       const lease = await kv.leases.get(k);
       const lv = lease && lease.operation === "PUT" ? lease.json<LeaseValue>() : null;
       const cp = await kv.state.get(k);
-      const seq = cp && cp.operation === "PUT" && cp.length > 0 ? (decode(cp.value) as { seq: number }).seq : 0;
+      let seq = cp && cp.operation === "PUT" && cp.length > 0 ? (decode(cp.value) as { seq: number }).seq : 0;
+      const out = opts.outputs?.[stage]?.(pair);
+      // A source keeps no checkpoint: its position is the last message of its output.
+      if (seq === 0 && out) seq = (await jsm.streams.getMessage(out.stream, { last_by_subj: out.subject }).catch(() => null))?.seq ?? 0;
       actors.set(k, {
         stage, pair, state: lv?.failed ? "failed" : "stopped", owner: lv?.owner ?? null, lastSeq: seq, lastInputTs: null,
         lastInputAt: null, lag: null, processed: 0, published: 0, duplicates: 0, deadLetters: 0, restarts: 0,

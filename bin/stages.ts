@@ -1,0 +1,12 @@
+// The composition root: every plugin (stage, gateway) this build of `tickflow` knows, one line
+// each. The runtime in supervisor/ knows none of them; adding a stage is a folder plus a line here.
+import { candlesPlugin } from "../actors/candles/plugin.js";
+import { indicatorsPlugin } from "../actors/indicators/plugin.js";
+import { tradesPlugin } from "../actors/trades/plugin.js";
+import type { Plugin } from "../supervisor/plugin.js";
+
+export const plugins: Plugin[] = [
+  tradesPlugin,
+  candlesPlugin,
+  indicatorsPlugin,
+];
