@@ -3,10 +3,12 @@
 import { candlesPlugin } from "../actors/candles/plugin.js";
 import { indicatorsPlugin } from "../actors/indicators/plugin.js";
 import { tradesPlugin } from "../actors/trades/plugin.js";
+import { trainerPlugin } from "../actors/trainer/plugin.js";
 import type { Plugin } from "../supervisor/plugin.js";
 
 export const plugins: Plugin[] = [
   tradesPlugin,
   candlesPlugin,
   indicatorsPlugin,
+  trainerPlugin,
 ];

@@ -42,13 +42,13 @@ function pairOf(ctx: CommandContext, s: string | undefined, what: string): strin
 
 export const trainCommand = (io: CommandIo = STDIO): CommandDef => ({
   name: "train",
-  help: `train --pair P [--candles FILE | --from T --to T] [--horizon 5m] [--json]
-    Trains and validates models for one pair (walk-forward folds with an embargo; persistence,
-    ridge and gradient-boosted trees with a small hyper-parameter search), exports the best to
-    ONNX, records the run and the version in tf_models / tf_artifacts, and promotes it only if it
-    beats persistence and the champion (Diebold–Mariano p < ml.alpha). Data: a candle file
-    (gzip CSV open_time_ms,open,high,low,close,volume; indicators computed by the indicators
-    stage's own engine) or the INDICATORS stream between --from and --to (ISO or ms).`,
+  help: `  train --pair P [--candles FILE | --from T --to T] [--horizon 5m] [--json] [--nats URL]
+      Trains and validates models for one pair (walk-forward folds with an embargo; persistence,
+      ridge and gradient-boosted trees with a small hyper-parameter search), exports the best to
+      ONNX, records the run and the version in tf_models / tf_artifacts, and promotes it only if
+      it beats persistence and the champion (Diebold–Mariano p < ml.alpha). Data: a candle file
+      (gzip CSV open_time_ms,open,high,low,close,volume; indicators by the indicators stage's own
+      engine) or the INDICATORS stream between --from and --to (ISO or ms). Progress on stderr.`,
   async run(ctx) {
     const pair = pairOf(ctx, ctx.flags.pair as string | undefined, "train --pair");
     const horizon = horizonOf(ctx);
@@ -118,11 +118,11 @@ function showText(r: RegistryRecord): string {
 
 export const modelsCommand = (io: CommandIo = STDIO): CommandDef => ({
   name: "models",
-  help: `models ls | show PAIR [--horizon 5m] [--json] | promote PAIR VERSION [--horizon 5m] | rollback PAIR [--horizon 5m]
-    The model registry (KV tf_models): champions, versions and recorded runs with their
-    walk-forward metrics (mae, mae_persistence, mae_ratio, hit_rate, dm_pvalue). promote makes a
-    registered version (0 = persistence) the champion by hand; rollback returns to the previous
-    champion. Predictors swap to the new champion at their next input.`,
+  help: `  models ls | show PAIR [--json] | promote PAIR VERSION | rollback PAIR   [--horizon 5m]
+      The model registry (KV tf_models): champions, versions and recorded runs with their
+      walk-forward metrics (mae, mae_persistence, mae_ratio, hit_rate, dm_pvalue). promote makes
+      a registered version (0 = persistence) the champion by hand; rollback returns to the
+      previous champion. Predictors swap models at their next input after the change.`,
   async run(ctx) {
     const [sub, ...rest] = ctx.args;
     if (!sub || !["ls", "show", "promote", "rollback"].includes(sub)) ctx.usage("models: expected ls, show, promote or rollback");

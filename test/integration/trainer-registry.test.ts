@@ -11,12 +11,16 @@ import { OnnxModel } from "../../actors/predictor/onnx-runner.js";
 import { CANDLE_FILE } from "../harness/data.js";
 import { predictableCandles, runCommand, testConfig, toCsv } from "../harness/ml.js";
 import { cleanup, setup, type Env } from "../harness/nats.js";
+import { tickflow, tickflowOk } from "../harness/procs.js";
 
 let env: Env;
 let dir: string;
+let cfgFile: string;
 before(async () => {
   env = await setup();
   dir = mkdtempSync(join(tmpdir(), "tf-train-"));
+  cfgFile = join(dir, "config.json");
+  writeFileSync(cfgFile, JSON.stringify({ ml: { minRows: 500 } }));
 });
 after(async () => {
   await cleanup(env);
@@ -87,4 +91,16 @@ test("trainer - a predictable series is promoted by the gate; promote and rollba
   assert.match(ls, /SIN\/USD\s+5m/);
   assert.match(ls, /BTC\/USDT\s+5m/);
   await assert.rejects(runCommand(modelsCommand, cfg, ["promote", "SIN/USD", "99"]), /no version 99/);
+});
+
+test("trainer - through the real CLI: tickflow train, then models show --json; a bad candle file is a usage error", async () => {
+  const nats = ["--nats", env.server.url];
+  const envVars = { TICKFLOW_ML_FOLDS: "3", LOG_LEVEL: "warn" };
+  const run = JSON.parse(await tickflowOk(["train", "--pair", "ADA/USDT", "--candles", CANDLE_FILE, "--horizon", "5m", "--json", ...nats], { ...envVars, TICKFLOW_CONFIG: cfgFile }));
+  assert.equal(run.status, "done");
+  const shown = JSON.parse(await tickflowOk(["models", "show", "ADA/USDT", "--json", ...nats]));
+  assert.equal(shown.runs.at(-1).run_id, run.run_id);
+  assert.equal(shown.champion.horizon, "5m");
+  const bad = await tickflow(["train", "--pair", "ADA/USDT", "--candles", "/nonexistent.csv.gz", ...nats]).exited;
+  assert.equal(bad.code, 2);
 });
