@@ -37,6 +37,11 @@ export type BenchReport = {
   raw: RawResult | null;
   pipeline: PipelineSummary | null;
   failover: FailoverResult | null;
+  /** Prediction figures (bench/predict.ts, bench/train.ts), when measured. */
+  predict?: unknown;
+  train?: unknown;
+  /** Further numbered sections, already formatted (first line the title). */
+  sections: string[][];
   errors: string[];
 };
 
@@ -104,6 +109,13 @@ export function formatReport(r: BenchReport): string {
     line(`   breakdown failover = TTL expiry + detection. Expiry: ${int(f.medianExpiryMs)} ms after the kill (median) — a TTL counts from the`);
     line(`             dead owner's last lease renewal (every ${f.leaseRenewMs} ms) or heartbeat (every ${f.heartbeatMs} ms), whichever is later, so it is`);
     line(`             TTL minus 0–${Math.max(f.leaseRenewMs, f.heartbeatMs)} ms. Detection (expiry → lease won → actor running): median ${int(f.medianDetectionMs)} ms, max ${int(f.maxDetectionMs)} ms.`);
+  }
+
+  let n = 4;
+  for (const sec of r.sections) {
+    line();
+    line(`${n++}. ${sec[0]}`);
+    for (const l of sec.slice(1)) line(l);
   }
 
   if (r.errors.length) {

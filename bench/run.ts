@@ -3,7 +3,7 @@
 // (temp stores), and everything it starts is stopped at the end, also on failure or Ctrl-C.
 //
 // Options (after `npm run bench --`):
-//   --only raw,pipeline,failover   run only some parts (default: all)
+//   --only raw,pipeline,failover,predict,train   run only some parts (default: all)
 //   --trades N                     target input size (default 200000; rounded to whole copies of the recorded data)
 //   --runs N                       raw and pipeline repetitions, interleaved (default 3)
 //   --rounds N                     failover kills (default 5)
@@ -23,9 +23,10 @@ import { pipelineRun, type PipelineResult } from "./pipeline.js";
 import { rawRun, summariseRaw, type RawRun } from "./raw-publish.js";
 import { asTrades, buildReplayInput } from "./replay-input.js";
 import { formatReport, summarisePipeline, type BenchReport } from "./report.js";
+import { formatTrain, trainBench } from "./train.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const PARTS = ["raw", "pipeline", "failover"] as const;
+const PARTS = ["raw", "pipeline", "failover", "predict", "train"] as const;
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 let interrupted = false;
@@ -64,7 +65,7 @@ async function main(): Promise<number> {
       eventSpanMinutes: spans.length ? Math.max(...spans) / 60_000 : 0,
     },
     variant: noAsyncTraces ? "what-if: NATS connections with noAsyncTraces: true (production uses the nats.js default)" : null,
-    raw: null, pipeline: null, failover: null, errors: [],
+    raw: null, pipeline: null, failover: null, errors: [], sections: [],
   };
   progress(`input: ${input.records.length} trades (${input.copies} copies of ${input.recordedTrades})`);
 
@@ -101,6 +102,16 @@ async function main(): Promise<number> {
       report.errors.push(`failover: ${(err as Error).stack ?? err}`);
     }
     await cleanupAll();
+  }
+
+  if (only.has("train")) {
+    try {
+      const t = await trainBench(progress);
+      report.train = t;
+      report.sections.push(formatTrain(t));
+    } catch (err) {
+      report.errors.push(`train: ${(err as Error).stack ?? err}`);
+    }
   }
 
   // Interrupted: the teardown is already under way; a partial report must not replace latest.json.

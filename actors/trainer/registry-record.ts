@@ -64,6 +64,8 @@ export type RunSummary = {
   data: DataRange;
   /** The best non-persistence candidate of the run and its walk-forward metrics. */
   best: string | null;
+  /** The best candidate's settings for its final fit (chosen on all rows); candidates' `params` are per fold. */
+  best_params?: unknown;
   version: number | null;
   promoted: boolean;
   candidates: ({ name: string; params: unknown } & WfMetrics)[];

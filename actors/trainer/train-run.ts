@@ -59,8 +59,8 @@ export async function runTraining(reg: Registry, req: TrainRequest): Promise<Run
     code_version: codeVersion(), gate: c.verdict,
   };
   const run = summary("done", c.verdict.promote ? `${c.best} v${version} promoted` : `${c.best} v${version} registered, not promoted: ${c.verdict.reasons.join("; ")}`, {
-    best: c.best, version, promoted: c.verdict.promote,
-    candidates: c.candidates.map((x) => ({ name: x.name, params: x.name === c.best ? c.params : x.folds.map((f) => f.params), ...wfMetrics(x.overall) })),
+    best: c.best, best_params: c.params, version, promoted: c.verdict.promote,
+    candidates: c.candidates.map((x) => ({ name: x.name, params: x.folds.map((f) => f.params), ...wfMetrics(x.overall) })),
   });
   await reg.putRun(pair, horizon, runId, {
     ...run, features: c.features, final_params: c.params, onnx_max_abs_diff: c.onnxMaxAbsDiff, walk_forward: c.walkForward,
