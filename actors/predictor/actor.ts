@@ -10,6 +10,7 @@ import { subjects } from "../../protocol/subjects.js";
 import type { Emit, InputMsg } from "../../supervisor/actor.js";
 import type { Config } from "../../supervisor/config.js";
 import type { FeatureRow } from "../ml/mod.js";
+import { summarize } from "./live-stats.js";
 import { applyCandle, applyRegistry, applySentiment, createPredictorState, PERSISTENCE, type ModelRunner, type PredictorState } from "./core.js";
 
 export const PREDICTOR_STAGE = "predictor";
@@ -73,7 +74,11 @@ export function predictorActor(deps: PredictorDeps) {
     describe: (s: PredictorState) => ({
       models: Object.fromEntries(Object.entries(s.models).map(([h, m]) => [h, `${m.name} v${m.version}`])),
       ...s.counts,
-      live: Object.fromEntries(Object.entries(s.live).map(([h, l]) => [h, l.n])),
+      // Rolling live accuracy per horizon, next to persistence's.
+      live: Object.fromEntries(Object.entries(s.live).map(([h, l]) => {
+        const x = summarize(l);
+        return [h, { n: x.live_n, mae: x.live_mae, mae_persistence: x.live_mae_persistence, mae_ratio: x.live_mae_ratio, hit_rate: x.live_hit_rate }];
+      })),
     }),
   };
 }
