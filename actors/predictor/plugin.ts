@@ -26,6 +26,10 @@ function registryFetch(ctx: StageContext) {
 
 export const predictorPlugin: Plugin = {
   name: "predictor",
+  // The model fetcher's own connection (when the stage context has no client) goes where --nats says.
+  configure(flags, config) {
+    if (typeof flags.nats === "string" && !config.natsUrl) config.natsUrl = flags.nats;
+  },
   stages: [{
     stage: PREDICTOR_STAGE,
     create: (ctx) => {
