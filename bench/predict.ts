@@ -72,7 +72,7 @@ export async function predictBench(log: (s: string) => void, opts: { latencyN?: 
     await reg.update(PAIR, "5m", (r) => promote(addRun(r, { run_id: "bench", started_at: "", duration_ms: 0, trigger: "bench", status: "done", message: "", data: v.data, best: "gbt", version: 1, promoted: true, candidates: [], code_version: "bench" }, v), 1, "bench"));
 
     const config = loadConfig({ env: {} });
-    const sup = new Supervisor({ id: "bench-predict", stages: [predictorActor({ config, run: new ModelCache((n, d) => reg.getArtifact(n, d)).run }) as never], config, nc, js, log: pino({ level: "error" }) });
+    const sup = new Supervisor({ id: "bench-predict", stages: [predictorActor({ config, run: new ModelCache((n, d) => reg.getArtifact(n, d)).run })], config, nc, js, log: pino({ level: "error" }) });
     await sup.start();
     const stopSup = defer("predict supervisor", () => sup.stop());
     await addPairs(js, [PAIR]);

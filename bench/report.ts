@@ -2,6 +2,8 @@
 // rate is shown next to the raw-publish reference measured in the same run, because absolute
 // figures from a shared 2-core box say little on their own.
 import type { FailoverResult } from "./failover.js";
+import type { PairsResult } from "./pairs.js";
+import { formatJoined, type JoinedResult } from "./joined.js";
 import type { MachineInfo } from "./machine.js";
 import type { PipelineResult } from "./pipeline.js";
 import type { RawResult } from "./raw-publish.js";
@@ -37,6 +39,8 @@ export type BenchReport = {
   raw: RawResult | null;
   pipeline: PipelineSummary | null;
   failover: FailoverResult | null;
+  pairs: PairsResult | null;
+  joined: JoinedResult | null;
   /** Prediction figures (bench/predict.ts, bench/train.ts), when measured. */
   predict?: unknown;
   train?: unknown;
@@ -111,7 +115,18 @@ export function formatReport(r: BenchReport): string {
     line(`             TTL minus 0–${Math.max(f.leaseRenewMs, f.heartbeatMs)} ms. Detection (expiry → lease won → actor running): median ${int(f.medianDetectionMs)} ms, max ${int(f.maxDetectionMs)} ms.`);
   }
 
-  let n = 4;
+  if (r.pairs) {
+    const p = r.pairs;
+    line();
+    line(`4. Pairs: the same ${int(p.trades)} recorded trades dealt over N pairs, one worker (trades → candles → indicators)`);
+    line(`   pairs  actors  trades/s  ratio to 3  all running  peak RSS  idle RSS  NATS conns  leases lost  restarts  dead letters`);
+    for (const w of p.rows) {
+      line(`   ${String(w.pairs).padStart(5)}  ${String(w.actors).padStart(6)}  ${int(w.tradesPerSec).padStart(8)}  ${fixed(w.ratio, 2).padStart(10)}  ${(fixed(w.allRunningSec, 1) + " s").padStart(11)}  ${(w.peakRssMb + " MB").padStart(8)}  ${(w.idleRssMb + " MB").padStart(8)}  ${String(w.natsConnections).padStart(10)}  ${String(w.leasesLost).padStart(11)}  ${String(w.restarts).padStart(8)}  ${String(w.deadLetters).padStart(12)}`);
+    }
+    if (p.kbPerIdleActor !== null) line(`   RSS per idle actor: ${fixed(p.kbPerIdleActor, 1)} KB (slope of idle RSS from the fewest to the most actors)`);
+  }
+  if (r.joined) formatJoined(r.joined, line);
+  let n = 5;
   for (const sec of r.sections) {
     line();
     line(`${n++}. ${sec[0]}`);

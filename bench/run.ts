@@ -3,7 +3,7 @@
 // (temp stores), and everything it starts is stopped at the end, also on failure or Ctrl-C.
 //
 // Options (after `npm run bench --`):
-//   --only raw,pipeline,failover,predict,train   run only some parts (default: all)
+//   --only raw,pipeline,failover,pairs,joined,predict,train   run only some parts (default: all)
 //   --trades N                     target input size (default 200000; rounded to whole copies of the recorded data)
 //   --runs N                       raw and pipeline repetitions, interleaved (default 3)
 //   --rounds N                     failover kills (default 5)
@@ -18,15 +18,18 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { cleanupAll } from "./cleanup.js";
 import { failover, type FailoverResult } from "./failover.js";
+import { pairsBench } from "./pairs.js";
+import { joinedBench } from "./joined.js";
 import { machineInfo } from "./machine.js";
 import { pipelineRun, type PipelineResult } from "./pipeline.js";
 import { rawRun, summariseRaw, type RawRun } from "./raw-publish.js";
 import { asTrades, buildReplayInput } from "./replay-input.js";
 import { formatReport, summarisePipeline, type BenchReport } from "./report.js";
+import { formatPredict, predictBench } from "./predict.js";
 import { formatTrain, trainBench } from "./train.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const PARTS = ["raw", "pipeline", "failover", "predict", "train"] as const;
+const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "predict", "train"] as const;
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 let interrupted = false;
@@ -56,7 +59,8 @@ async function main(): Promise<number> {
   const started = new Date();
   const t0 = performance.now();
   const machine = machineInfo();
-  const input = buildReplayInput({ targetTrades: target });
+  // The pipeline input is built only for the parts that replay it.
+  const input = only.has("raw") || only.has("pipeline") ? buildReplayInput({ targetTrades: target }) : buildReplayInput({ copies: 1 });
   const spans = Object.values(input.spanMs);
   const report: BenchReport = {
     startedAt: started.toISOString(), durationSeconds: 0, machine, loadAvgEnd: NaN,
@@ -65,7 +69,7 @@ async function main(): Promise<number> {
       eventSpanMinutes: spans.length ? Math.max(...spans) / 60_000 : 0,
     },
     variant: noAsyncTraces ? "what-if: NATS connections with noAsyncTraces: true (production uses the nats.js default)" : null,
-    raw: null, pipeline: null, failover: null, errors: [], sections: [],
+    raw: null, pipeline: null, failover: null, pairs: null, joined: null, errors: [], sections: [],
   };
   progress(`input: ${input.records.length} trades (${input.copies} copies of ${input.recordedTrades})`);
 
@@ -100,6 +104,35 @@ async function main(): Promise<number> {
       report.failover = f;
     } catch (err) {
       report.errors.push(`failover: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
+  }
+
+  if (only.has("pairs")) {
+    try {
+      report.pairs = await pairsBench({ log: progress });
+    } catch (err) {
+      report.errors.push(`pairs: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
+  }
+
+  if (only.has("joined")) {
+    try {
+      report.joined = await joinedBench({ messages: 20_000, runs, log: progress });
+    } catch (err) {
+      report.errors.push(`joined: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
+  }
+
+  if (only.has("predict")) {
+    try {
+      const p = await predictBench(progress);
+      report.predict = p;
+      report.sections.push(formatPredict(p));
+    } catch (err) {
+      report.errors.push(`predict: ${(err as Error).stack ?? err}`);
     }
     await cleanupAll();
   }

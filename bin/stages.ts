@@ -3,6 +3,7 @@
 import { candlesPlugin } from "../actors/candles/plugin.js";
 import { indicatorsPlugin } from "../actors/indicators/plugin.js";
 import { tradesPlugin } from "../actors/trades/plugin.js";
+import { predictorPlugin } from "../actors/predictor/plugin.js";
 import { trainerPlugin } from "../actors/trainer/plugin.js";
 import type { Plugin } from "../supervisor/plugin.js";
 
@@ -11,4 +12,5 @@ export const plugins: Plugin[] = [
   candlesPlugin,
   indicatorsPlugin,
   trainerPlugin,
+  predictorPlugin,
 ];

@@ -69,11 +69,15 @@ export const IndicatorsSchema = Type.Composite([
 ]);
 export type Indicators = Static<typeof IndicatorsSchema>;
 
-/** A message a stage could not use, on `dlq.<stage>.<pair>`, with the original bytes. */
+/**
+ * A message a stage could not use, on `dlq.<stage>.<key>`, with the original bytes. `pair` is the
+ * actor's pair; an actor keyed otherwise (a news source) puts its key there too, and in `key`.
+ */
 export const DeadLetterSchema = Type.Object({
   v: Type.Literal(SCHEMA_VERSION),
   stage: Type.String(),
   pair: Type.String(),
+  key: Type.Optional(Type.String()),
   reason: Type.String(),
   subject: Type.String(),
   seq: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),

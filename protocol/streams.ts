@@ -8,7 +8,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { nanos } from "@nats-io/transport-node";
 
-export type StreamName = "TRADES" | "CANDLES" | "INDICATORS" | "NEWS" | "SENTIMENT" | "PREDICTIONS" | "DLQ";
+export type StreamName = "TRADES" | "CANDLES" | "INDICATORS" | "NEWS" | "SENTIMENT" | "PREDICTIONS" | "DLQ" | "JOURNAL";
 
 export type StreamLimits = {
   /** 0 = unlimited. */
@@ -39,6 +39,8 @@ export const STREAM_SUBJECTS: Record<StreamName, string[]> = {
   /** Predictions and their outcomes per horizon and pair. */
   PREDICTIONS: ["ml.predictions.>", "ml.outcomes.>"],
   DLQ: ["dlq.>"],
+  /** Per-actor journals of joined inputs (`tf.journal.<stage>.<key>`): the recorded interleaving, replayed on restart. */
+  JOURNAL: ["tf.journal.>"],
 };
 
 export const DEFAULT_STORAGE: StorageSettings = {
@@ -51,6 +53,8 @@ export const DEFAULT_STORAGE: StorageSettings = {
     SENTIMENT: { maxAgeMs: 0, maxBytes: -1, duplicateWindowMs: 60 * 60_000 },
     PREDICTIONS: { maxAgeMs: 0, maxBytes: -1, duplicateWindowMs: 60 * 60_000 },
     DLQ: { maxAgeMs: 30 * 86_400_000, maxBytes: -1, duplicateWindowMs: 10 * 60_000 },
+    // Kept like the streams it copies: an entry must outlive the actor's lag behind it.
+    JOURNAL: { maxAgeMs: 0, maxBytes: -1, duplicateWindowMs: 10 * 60_000 },
   },
 };
 

@@ -1,6 +1,6 @@
 // Subject names of DESIGN.md §2, built and parsed in one place.
 import { ErrorCode, TickflowError } from "./errors.js";
-import { pairToToken, tokenToPair } from "./pairs.js";
+import { isPair, pairToToken, tokenToPair } from "./pairs.js";
 import { isTimeframe } from "./timeframes.js";
 
 export const subjects = {
@@ -10,7 +10,8 @@ export const subjects = {
   candlesAllTf: (pair: string) => `md.candles.*.${pairToToken(pair)}`,
   indicators: (tf: string, pair: string) => `md.indicators.${tf}.${pairToToken(pair)}`,
   indicatorsAllTf: (pair: string) => `md.indicators.*.${pairToToken(pair)}`,
-  dlq: (stage: string, pair: string) => `dlq.${stage}.${pairToToken(pair)}`,
+  /** `<key>` is the actor's pair (`BTC/USD` → `BTC-USD`) or its plain key (a news source such as `cryptopanic`). */
+  dlq: (stage: string, key: string) => `dlq.${stage}.${isPair(key) ? pairToToken(key) : sourceToken(key)}`,
   /** Raw news of one source (`cryptopanic`, `cryptocompare`, `rss-<name>`, `replay`). */
   newsRaw: (source: string) => `news.raw.${sourceToken(source)}`,
   newsScored: () => "news.scored",

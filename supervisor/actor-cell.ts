@@ -1,19 +1,21 @@
-// One running actor (stage, pair) in this process: restores its checkpoint, consumes its input in
+// One running actor (stage, key) in this process: restores its checkpoint, consumes its input in
 // order from the next sequence, publishes outputs, checkpoints, and is restarted with backoff when
 // it crashes, until the restart budget is spent and it is marked failed.
 import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { createHash } from "node:crypto";
 import { decode, encode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
 import { BadInputError, ErrorCode, TickflowError } from "../protocol/errors.js";
 import { SCHEMA_VERSION, type DeadLetter } from "../protocol/messages.js";
-import { pairToToken } from "../protocol/pairs.js";
+import { isPair } from "../protocol/pairs.js";
 import { subjects } from "../protocol/subjects.js";
-import type { ActorDef, InputMsg, Output, SourceActorDef, SourceContext, StreamActorDef } from "./actor.js";
+import type { KeyedActorDef, InputMsg, Output, SourceActorDef, SourceContext, StreamActorDef } from "./actor.js";
+import { actorKey, keyToken } from "./actor-key.js";
 import type { Config } from "./config.js";
+import type { PublishPool } from "./publish-pool.js";
+import { checkJoinedInputs, Forwarder, JOURNAL_STREAM, journalInput, journalSubject, recoverPositions } from "./journal.js";
 import { Publisher } from "./publisher.js";
 import { recordFault } from "./supervision.js";
 
@@ -21,7 +23,12 @@ export type ActorState = "starting" | "running" | "restarting" | "failed" | "sto
 
 export type ActorStatus = {
   stage: string;
-  pair: string;
+  /** The actor's key: its pair (`BTC/USD`), a plain key (`cryptopanic`), or "pool" for a pool worker. */
+  key: string;
+  /** Set for actors keyed by pair (the default). */
+  pair?: string;
+  /** What runs: a stream actor, a source, or a pool worker (absent: stream or source). */
+  kind?: "stream" | "source" | "pool";
   state: ActorState;
   owner: string;
   /** Stream sequence of the last input applied (stream actors). */
@@ -41,44 +48,35 @@ export type ActorStatus = {
   detail: Record<string, unknown>;
 };
 
-type Checkpoint = { v: number; seq: number; state: unknown; at: number };
+/** `inputs`: joined-input actors only, the last sequence applied of each input (as of `seq` in the journal). */
+type Checkpoint = { v: number; seq: number; state: unknown; at: number; inputs?: Record<string, number> };
 
 export type CellDeps = {
-  def: ActorDef;
-  pair: string;
+  def: KeyedActorDef;
+  /** The pair, or a plain key (see ActorDef.keys). */
+  key: string;
   owner: string;
   config: Config;
   nc: NatsConnection;
   js: JetStreamClient;
   stateKv: KV;
+  /** Outputs travel on one of the process's few publish connections (see publish-pool.ts). */
+  pool: PublishPool;
   log: Logger;
   /** Called once when the restart budget is spent. */
   onFailed(reason: string): void;
 };
 
-export function actorKey(stage: string, pair: string): string {
-  return `${stage}.${pairToToken(pair)}`;
-}
+export { actorKey };
 
-export function deadLetterOutput(stage: string, pair: string, reason: string, subject: string, seq: number | null, raw: Uint8Array): Output {
-  const token = pairToToken(pair);
+/** The dead letter of an actor keyed by `key` (a pair or a plain key), on `dlq.<stage>.<key>`. */
+export function deadLetterOutput(stage: string, key: string, reason: string, subject: string, seq: number | null, raw: Uint8Array): Output {
+  const token = keyToken(key);
   // Sequence when there is one; otherwise a digest of the bytes, so the same bad frame seen twice is one dead letter.
   const id = seq !== null ? String(seq) : createHash("sha1").update(raw).digest("hex").slice(0, 16);
-  const dl: DeadLetter = { v: SCHEMA_VERSION, stage, pair, reason, subject, seq, ts_ms: Date.now(), payload: raw };
-  return { subject: subjects.dlq(stage, pair), msgId: `dlq:${stage}:${token}:${id}`, data: dl };
-}
-
-/**
- * Outputs go out on a connection of their own that never reconnects. With pipelined publishes on
- * a reconnecting connection, a request lost with a dying socket can be followed by later ones
- * that the client buffered and sends after reconnecting: the stream would hold a gap, and a
- * source resuming from the stream's tail would skip the lost message. TCP keeps order, so without
- * reconnects whatever the stream holds is a prefix of what we sent; a drop crashes the actor and
- * it resumes from its checkpoint (or its output stream's tail), where dedup ids absorb repeats.
- */
-async function publishConnection(nc: NatsConnection, name: string): Promise<NatsConnection> {
-  const server = nc.getServer();
-  return connect({ servers: server.includes("://") ? server : `nats://${server}`, reconnect: false, name: `${name}-pub` });
+  const dl: DeadLetter = { v: SCHEMA_VERSION, stage, pair: key, reason, subject, seq, ts_ms: Date.now(), payload: raw };
+  if (!isPair(key)) dl.key = key;
+  return { subject: subjects.dlq(stage, key), msgId: `dlq:${stage}:${token}:${id}`, data: dl };
 }
 
 export class ActorCell {
@@ -96,9 +94,9 @@ export class ActorCell {
   private isCaughtUp: (() => Promise<boolean>) | null = null;
 
   constructor(private readonly d: CellDeps) {
-    this.key = actorKey(d.def.stage, d.pair);
+    this.key = actorKey(d.def.stage, d.key);
     this.st = {
-      stage: d.def.stage, pair: d.pair, state: "starting", owner: d.owner, lastSeq: 0, lastInputTs: null, lastInputAt: null,
+      stage: d.def.stage, key: d.key, ...(isPair(d.key) ? { pair: d.key } : {}), kind: d.def.kind, state: "starting", owner: d.owner, lastSeq: 0, lastInputTs: null, lastInputAt: null,
       lag: null, processed: 0, published: 0, duplicates: 0, deadLetters: 0, restarts: 0, lastError: null, detail: {},
     };
   }
@@ -179,22 +177,26 @@ export class ActorCell {
   }
 
   private async runStream(def: StreamActorDef<unknown>): Promise<void> {
-    const { js, stateKv, config, pair } = this.d;
+    const { js, stateKv, config, key } = this.d;
     const codec = config.codec;
     const entry = await stateKv.get(this.key);
     let revision = entry?.revision ?? 0;
     let state: unknown;
     let applied = 0;
+    let positions: Record<string, number> = {};
     if (entry && entry.operation === "PUT" && entry.length > 0) {
       const cp = decode(entry.value) as Checkpoint;
       state = cp.state;
       applied = cp.seq;
+      positions = cp.inputs ?? {};
     } else {
-      state = def.init(pair, config);
+      state = def.init(key, config);
     }
     this.st.lastSeq = applied;
-    const pubNc = await publishConnection(this.d.nc, this.key);
-    const publisher = new Publisher(jetstream(pubNc), codec);
+    const spec = def.input(key);
+    const joined = Array.isArray(spec) ? checkJoinedInputs(def.stage, spec) : null;
+    const conn = await this.d.pool.forKey(this.key);
+    const publisher = new Publisher(conn, codec);
     let dirty = false;
     let sinceCp = 0;
     let lastCp = Date.now();
@@ -208,7 +210,7 @@ export class ActorCell {
       dirty = false;
       sinceCp = 0;
       lastCp = Date.now();
-      const bytes = encode({ v: 1, seq: applied, state, at: lastCp } satisfies Checkpoint, codec);
+      const bytes = encode({ v: 1, seq: applied, state, at: lastCp, ...(joined ? { inputs: { ...positions } } : {}) } satisfies Checkpoint, codec);
       cpChain = cpChain.then(async () => {
         await publisher.flush();
         revision = revision === 0 ? await stateKv.create(this.key, bytes) : await stateKv.update(this.key, bytes, revision);
@@ -217,13 +219,17 @@ export class ActorCell {
     };
     this.checkpointNow = () => checkpoint();
     // Counters and the actor's own summary are read when status is asked for, not per message.
+    let forwarder: Forwarder | null = null;
     this.live = () => {
       this.st.published = publisher.published;
       this.st.duplicates = publisher.duplicates;
       if (def.describe) this.st.detail = def.describe(state);
+      if (forwarder) this.st.detail = { ...this.st.detail, journal: { forwarded: forwarder.forwarded, duplicates: forwarder.duplicates } };
     };
 
-    const { stream, filter } = def.input(pair);
+    // Joined inputs: the actor reads its journal; the forwarder (started below) fills it.
+    const { stream, filter } = joined ? { stream: JOURNAL_STREAM, filter: journalSubject(def.stage, key) } : (spec as { stream: string; filter: string });
+    if (joined) positions = await recoverPositions(js, filter, applied, positions);
     const consumer = await js.consumers.get(stream, { filter_subjects: filter, opt_start_seq: applied + 1 });
     const iter = await consumer.consume({ max_messages: 1024, expires: 5000 });
     this.iter = iter;
@@ -231,6 +237,8 @@ export class ActorCell {
     let lastDelivery = 0;
     this.isCaughtUp = async () => {
       if (publisher.pending() > 0) return false;
+      // Joined inputs: the forwarder first (everything copied into the journal), then the journal.
+      if (forwarder && !(await forwarder.caughtUp())) return false;
       // Delivery sequences, not stream sequences: a filtered consumer's stream position moves past
       // messages that do not match its filter, so it is ahead of the last one we could apply.
       const info = await consumer.info(false);
@@ -248,20 +256,37 @@ export class ActorCell {
       cpError = err;
       iter.stop();
     };
-    pubNc.closed().then(() => {
-      if (!this.stopping) this.failCheckpoint(new Error("the publish connection to NATS was lost"));
+    let running = true;
+    conn.closed.then(() => {
+      if (running && !this.stopping) this.failCheckpoint(new Error("the publish connection to NATS was lost"));
     });
+    forwarder = joined
+      ? new Forwarder({ js, conn, stage: def.stage, key, inputs: joined, positions: { ...positions }, log: this.d.log, fail: (err) => this.failCheckpoint(err) })
+      : null;
     try {
+      await forwarder?.start();
       for await (const m of iter) {
         if (this.stopping) break;
         try {
-          const data = decode(m.data, m.headers?.get(HDR_CONTENT_TYPE) || null);
-          const input: InputMsg = { subject: m.subject, seq: m.seq, data, header: (n) => m.headers?.get(n) || undefined, raw: m.data };
-          def.receive(state, input, emit);
+          let input: InputMsg;
+          if (joined) {
+            input = journalInput(m);
+            positions[input.input] = input.seq;
+          } else {
+            const data = decode(m.data, m.headers?.get(HDR_CONTENT_TYPE) || null);
+            input = { input: "main", subject: m.subject, seq: m.seq, data, header: (n) => m.headers?.get(n) || undefined, raw: m.data };
+          }
+          // A promise only when the behaviour must wait for something first (the predictor loading a
+          // model): awaited here, so its outputs and the next input still follow in order.
+          const pending = def.receive(state, input, emit);
+          if (pending) await pending;
         } catch (err) {
-          if (!(err instanceof BadInputError) && !(err instanceof TickflowError && err.code === ErrorCode.BadCodec)) throw err;
+          if (!(err instanceof BadInputError) && !(err instanceof TickflowError && (err.code === ErrorCode.BadCodec || err.code === ErrorCode.BadMessage))) throw err;
           outs.length = 0;
-          outs.push(deadLetterOutput(def.stage, pair, (err as Error).message, m.subject, m.seq, m.data));
+          // The input's own subject and sequence (for a joined input, not the journal's).
+          const subject = (joined && m.headers?.get("Tf-Input-Subject")) || m.subject;
+          const seq = (joined && Number(m.headers?.get("Tf-Input-Seq"))) || m.seq;
+          outs.push(deadLetterOutput(def.stage, key, (err as Error).message, subject, seq, m.data));
           this.st.deadLetters++;
         }
         for (const o of outs) await publisher.publish(o);
@@ -279,6 +304,8 @@ export class ActorCell {
       if (this.stopping && !this.hard) await checkpoint();
       else await cpChain;
     } finally {
+      forwarder?.stop();
+      await forwarder?.done();
       clearInterval(idle);
       this.live?.();
       this.live = null;
@@ -288,16 +315,20 @@ export class ActorCell {
       this.iter = null;
       this.st.published = publisher.published;
       this.st.duplicates = publisher.duplicates;
-      await pubNc.close().catch(() => {});
+      running = false;
     }
   }
 
   private failCheckpoint: (err: Error) => void = () => {};
 
   private async runSource(def: SourceActorDef): Promise<void> {
-    const { js, nc, config, pair, log } = this.d;
-    const pubNc = await publishConnection(nc, this.key);
-    const publisher = new Publisher(jetstream(pubNc), config.codec);
+    const { js, config, key, log, stateKv } = this.d;
+    // Read once at start: the revision this run's saves must follow (fencing, see saveCheckpoint).
+    const entry = await stateKv.get(this.key);
+    let revision = entry?.revision ?? 0;
+    let saved: unknown = entry && entry.operation === "PUT" && entry.length > 0 ? (decode(entry.value) as Checkpoint).state : undefined;
+    const conn = await this.d.pool.forKey(this.key);
+    const publisher = new Publisher(conn, config.codec);
     const abort = new AbortController();
     this.abort = abort;
     if (this.stopping) abort.abort();
@@ -310,8 +341,9 @@ export class ActorCell {
       // A source has no input stream: its position is the last sequence it wrote.
       for (const [stream, seq] of publisher.lastSeq) if (stream !== "DLQ" && seq > this.st.lastSeq) this.st.lastSeq = seq;
     };
+    let saving: Promise<void> = Promise.resolve();
     const ctx: SourceContext = {
-      pair, config, nc, js, signal: abort.signal,
+      key, ...(isPair(key) ? { pair: key } : {}), config, nc: this.d.nc, js, signal: abort.signal,
       log: log.child({ actor: this.key }),
       publish: async (o) => {
         await publisher.publish(o);
@@ -328,7 +360,7 @@ export class ActorCell {
       deadLetter: (reason, raw, subject) => {
         const bytes = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
         this.st.deadLetters++;
-        publisher.publish(deadLetterOutput(def.stage, pair, reason, subject ?? `source.${def.stage}`, null, bytes)).catch((err) => ctx.crash(err));
+        publisher.publish(deadLetterOutput(def.stage, key, reason, subject ?? `source.${def.stage}`, null, bytes)).catch((err) => ctx.crash(err));
       },
       progress: (p) => {
         if (p.lastInputTs !== undefined) this.st.lastInputTs = p.lastInputTs;
@@ -341,9 +373,29 @@ export class ActorCell {
         abort.abort();
         crashWith(err);
       },
+      loadCheckpoint: async <T>() => saved as T | undefined,
+      saveCheckpoint: (state) => {
+        // Saves run one after another, so revisions follow each other.
+        const bytes = encode({ v: 1, seq: this.st.lastSeq, state, at: Date.now() } satisfies Checkpoint, config.codec);
+        saving = saving.catch(() => {}).then(async () => {
+          if (this.hard) throw new TickflowError(ErrorCode.LeaseLost, `${this.key}: lease lost; checkpoint not saved`);
+          await publisher.flush();
+          sync();
+          try {
+            revision = revision === 0 ? await stateKv.create(this.key, bytes) : await stateKv.update(this.key, bytes, revision);
+          } catch (err) {
+            const e = new TickflowError(ErrorCode.LeaseLost, `${this.key}: checkpoint refused, another owner saved since this one started (${(err as Error).message})`, { cause: err });
+            ctx.crash(e);
+            throw e;
+          }
+          saved = state;
+        });
+        return saving;
+      },
     };
-    pubNc.closed().then(() => {
-      if (!abort.signal.aborted) ctx.crash(new Error("the publish connection to NATS was lost"));
+    let running = true;
+    conn.closed.then(() => {
+      if (running && !abort.signal.aborted) ctx.crash(new Error("the publish connection to NATS was lost"));
     });
     this.st.state = "running";
     const run = def.run(ctx);
@@ -357,7 +409,7 @@ export class ActorCell {
     } finally {
       sync();
       this.abort = null;
-      await pubNc.close().catch(() => {});
+      running = false;
     }
   }
 }

@@ -11,6 +11,7 @@ import pino, { type Logger } from "pino";
 import { decodeMsg, jsonReplacer } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
 import { normalizePair, pairToToken } from "../protocol/pairs.js";
+import { isPlainKey } from "./actor-key.js";
 import { bootstrap, openBuckets } from "../protocol/streams.js";
 import type { ActorDef } from "./actor.js";
 import { loadConfig, type Config } from "./config.js";
@@ -260,7 +261,8 @@ Common options:
           if (sub !== "restart" || !stage || !keyArg) usage("usage: tickflow actors restart STAGE KEY");
           // Any stage name: the runtime is generic, and a deployment may run stages this CLI does not know.
           if (!/^[a-z][a-z0-9_-]*$/.test(stage)) usage(`"${stage}" is not a stage name (stages: ${cli.stageNames().join(", ")})`);
-          const key = keyArg.includes("/") || /^[A-Z0-9]+-[A-Z0-9]+$/i.test(keyArg) ? pairToToken(normalizePair(keyArg)) : keyArg;
+          // A plain key (lower case: a news source such as rss-coindesk) as it is; otherwise a pair (BTC/USD, BTC-USD).
+          const key = isPlainKey(keyArg) ? keyArg : pairToToken(normalizePair(keyArg));
           return oneShot("actors", ctx, async (_nc, js) => {
             const kv = await openBuckets(js);
             await kv.leases.delete(`${stage}.${key}`);
@@ -400,7 +402,7 @@ async function status(nc: NatsConnection, ctx: CommandContext, stages: string[],
   const now = Date.now();
   const rows = [["STAGE", "KEY", "STATE", "OWNER", "LAST SEQ", "LAST INPUT", "LAG", "RESTARTS", "DLQ"]];
   for (const a of s.actors) {
-    rows.push([a.stage, (a as { key?: string }).key ?? a.pair, a.state, a.owner ?? "-", String(a.lastSeq), a.lastInputAt ? `${((now - a.lastInputAt) / 1000).toFixed(1)}s ago` : "-",
+    rows.push([a.stage, a.key, a.state, a.owner ?? "-", String(a.lastSeq), a.lastInputAt ? `${((now - a.lastInputAt) / 1000).toFixed(1)}s ago` : "-",
       a.lag === null ? "-" : String(a.lag), String(a.restarts), String(a.deadLetters)]);
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

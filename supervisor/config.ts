@@ -40,7 +40,13 @@ export const ConfigSchema = Type.Object({
   membership: Type.Object({ heartbeatMs: Int(100, 60_000), ttlMs: Int(500, 600_000) }),
   storage: Type.Object({
     replicas: Int(1, 5),
-    streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits }),
+    streams: Type.Object({ TRADES: Limits, CANDLES: Limits, INDICATORS: Limits, NEWS: Limits, SENTIMENT: Limits, PREDICTIONS: Limits, DLQ: Limits, JOURNAL: Limits }),
+  }),
+  publish: Type.Object({
+    /** Connections per process on which actors publish (each actor always on the same one). */
+    connections: Int(1, 64),
+    /** A publish not acked within this long closes its connection; its actors restart from their checkpoints. */
+    ackTimeoutMs: Int(500, 600_000),
   }),
   log: Type.Object({ level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))) }),
   /** Prediction (trainer and predictor): horizons, walk-forward validation, promotion gate, retraining. */
@@ -68,6 +74,18 @@ export const ConfigSchema = Type.Object({
     /** Predictor: outcomes kept for the rolling live metrics. */
     liveWindow: Int(1, 100_000),
   }),
+  // --- runtime: pool stages (competing consumers) ---
+  pool: Type.Object({
+    /** Messages in flight per process and pool stage (LLM calls are slow: several at once). */
+    concurrency: Int(1, 1000),
+    /** Attempts before a message that keeps failing is dead-lettered. */
+    maxDeliver: Int(1, 100),
+    /** Redelivery after this long without an ack (a worker that died); a live handler extends it. */
+    ackWaitMs: Int(500, 3_600_000),
+    /** Backoff before a failed message is redelivered: initial · 2^(attempt−1), capped. */
+    backoffInitialMs: Int(0, 3_600_000),
+    backoffMaxMs: Int(0, 3_600_000),
+  }),
 });
 export type Config = Static<typeof ConfigSchema> & { storage: StorageSettings };
 
@@ -84,11 +102,13 @@ export const DEFAULT_CONFIG: Config = {
   lease: { ttlMs: 5000, renewMs: 1500 },
   membership: { heartbeatMs: 1000, ttlMs: 5000 },
   storage: structuredClone(DEFAULT_STORAGE),
+  publish: { connections: 4, ackTimeoutMs: 10_000 },
   log: { level: "info" },
   ml: {
     horizons: ["5m"], timeframe: "1m", alpha: 0.05, folds: 5, initialTrainFraction: 0.5, embargoMs: 0, searchBudgetMs: 30_000, seed: 42,
     minRows: 1000, retrainEveryCandles: 1440, maxTrainCandles: 43_200, liveWindow: 1440,
   },
+  pool: { concurrency: 4, maxDeliver: 5, ackWaitMs: 30_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 },
 };
 
 /** Environment variable → config path, with how to parse it. */
@@ -110,6 +130,8 @@ const ENV: [string, string, "string" | "int" | "list" | "number"][] = [
   ["TICKFLOW_HEARTBEAT_MS", "membership.heartbeatMs", "int"],
   ["TICKFLOW_MEMBER_TTL_MS", "membership.ttlMs", "int"],
   ["TICKFLOW_REPLICAS", "storage.replicas", "int"],
+  ["TICKFLOW_PUBLISH_CONNECTIONS", "publish.connections", "int"],
+  ["TICKFLOW_PUBLISH_ACK_TIMEOUT_MS", "publish.ackTimeoutMs", "int"],
   ["LOG_LEVEL", "log.level", "string"],
   ["TICKFLOW_ML_HORIZONS", "ml.horizons", "list"],
   ["TICKFLOW_ML_ALPHA", "ml.alpha", "number"],
@@ -118,6 +140,10 @@ const ENV: [string, string, "string" | "int" | "list" | "number"][] = [
   ["TICKFLOW_ML_SEED", "ml.seed", "int"],
   ["TICKFLOW_ML_RETRAIN_EVERY", "ml.retrainEveryCandles", "int"],
   ["TICKFLOW_ML_MAX_TRAIN_CANDLES", "ml.maxTrainCandles", "int"],
+  ["TICKFLOW_POOL_CONCURRENCY", "pool.concurrency", "int"],
+  ["TICKFLOW_POOL_MAX_DELIVER", "pool.maxDeliver", "int"],
+  ["TICKFLOW_POOL_ACK_WAIT_MS", "pool.ackWaitMs", "int"],
+  ["TICKFLOW_POOL_BACKOFF_MS", "pool.backoffInitialMs", "int"],
 ];
 
 const check = validator(ConfigSchema);

@@ -1,20 +1,34 @@
 // The per-process supervisor: watches the desired pairs, the live members and the leases, computes
-// the owner of every (stage, pair) by rendezvous hashing, takes and renews leases with KV
+// the owner of every (stage, pair) by rendezvous hashing, takes leases with KV create /
 // compare-and-set, and runs an ActorCell for each lease it holds. One process or many, the code is
 // the same: `tickflow up` is simply a single member that wins every key.
+//
+// Leases are bound to the holder's session, as etcd binds keys to one lease: a lease record names
+// its owner, and it is valid while the owner's member record in tf_members keeps changing (one
+// keep-alive write per process, however many actors it runs). Renewing thousands of lease keys
+// one by one cost a write per actor per interval, and when a round ran longer than the interval
+// (a busy event loop, a backlog) the rounds overlapped, raced on the same revision, and a lone
+// worker read its own write as "another member holds the lease". Now periodic work never overlaps
+// itself, and a lease is lost only when its record really names someone else.
+//
+// Keyed actors: the key is the desired pairs, or a stage's own list; pool stages run a PoolCell in
+// every process, without a lease.
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { hostname } from "node:os";
 import { nanoid } from "nanoid";
-import { normalizePair, tokenToPair } from "../protocol/pairs.js";
+import { isPair, normalizePair, tokenToPair } from "../protocol/pairs.js";
 import { openBuckets } from "../protocol/streams.js";
-import type { ActorDef } from "./actor.js";
-import { ActorCell, actorKey, type ActorStatus } from "./actor-cell.js";
+import type { ActorDef, KeyedActorDef } from "./actor.js";
+import { ActorCell, type ActorStatus } from "./actor-cell.js";
+import { actorKey, checkKeys } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { holderDeadline, leaseExpired } from "./lease-math.js";
 import { rendezvousOwner } from "./placement.js";
+import { PublishPool } from "./publish-pool.js";
+import { PoolCell } from "./pool-cell.js";
 
 export type LeaseValue = { owner: string | null; since: number; failed?: { reason: string; at: number } };
 export type MemberValue = { id: string; instance: string; stages: string[]; host: string; pid: number; startedAt: number; beatAt: number };
@@ -55,12 +69,20 @@ export class Supervisor {
   private readonly members = new Map<string, Observed<MemberValue>>();
   private readonly leases = new Map<string, Observed<LeaseValue>>();
   private readonly cells = new Map<string, ActorCell>();
-  private readonly held = new Map<string, { revision: number; lastOk: number }>();
+  private readonly held = new Map<string, { revision: number }>();
   private readonly failedStatus = new Map<string, ActorStatus>();
+  private readonly staticKeys = new Map<string, string[]>();
+  /** Pool stages: one set of competing workers per process, no lease (see pool-cell.ts). */
+  private readonly pools: PoolCell[] = [];
   private readonly releasing = new Set<string>();
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Last successful keep-alive (our member record written): what our leases live on. */
+  private lastBeatOk = Date.now();
+  /** Leases this process gave up because another member took them, or its keep-alive failed too long. */
+  leasesLost = 0;
   private readonly watchers: { stop(): void }[] = [];
   private readonly startedAt = Date.now();
+  private pool!: PublishPool;
   private ready = { pairs: false, members: false, leases: false };
   private stopped = false;
   private reconciling = false;
@@ -76,15 +98,23 @@ export class Supervisor {
 
   async start(): Promise<void> {
     const { js, config } = this.o;
+    // Keys computed from config are checked before anything runs: a bad one stops the process with its name.
+    for (const def of this.o.stages) this.keysOf(def, []);
     this.kv = await openBuckets(js);
+    this.pool = new PublishPool(PublishPool.serverOf(this.o.nc), { size: config.publish.connections, name: this.id, ackTimeoutMs: config.publish.ackTimeoutMs });
     await this.checkIdFree();
     await this.heartbeat();
     await this.watch(this.kv.pairs, this.pairs, "pairs");
     await this.watch(this.kv.members, this.members, "members");
-    await this.watch(this.kv.leases, this.leases, "leases");
-    this.every(config.membership.heartbeatMs, () => this.heartbeat());
-    this.every(config.lease.renewMs, () => this.renew());
+    await this.watch(this.kv.leases, this.leases, "leases", (key, obs) => this.leaseChanged(key, obs));
+    this.every(Math.min(config.membership.heartbeatMs, config.lease.renewMs), () => this.keepAlive());
     this.every(Math.min(500, config.lease.renewMs), () => this.reconcile());
+    for (const def of this.o.stages) {
+      if (def.kind !== "pool") continue;
+      const pool = new PoolCell({ def, owner: this.id, config, nc: this.o.nc, js, log: this.o.log });
+      this.pools.push(pool);
+      pool.start();
+    }
     this.o.log.info({ member: this.id, stages: this.o.stages.map((s) => s.stage) }, "supervisor started");
   }
 
@@ -92,9 +122,10 @@ export class Supervisor {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) clearTimeout(t);
     for (const w of this.watchers) w.stop();
-    await Promise.all([...this.cells.keys()].map((k) => this.release(k)));
+    await Promise.all([...this.cells.keys()].map((k) => this.release(k)).concat(this.pools.map((p) => p.stop())));
+    await this.pool.close();
     await this.kv.members.delete(this.id).catch(() => {});
     this.o.log.info({ member: this.id }, "supervisor stopped");
   }
@@ -106,11 +137,12 @@ export class Supervisor {
   async halt(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) clearTimeout(t);
     for (const w of this.watchers) w.stop();
-    await Promise.all([...this.cells.values()].map((c) => c.stop({ hard: true })));
+    await Promise.all([...this.cells.values(), ...this.pools].map((c) => c.stop({ hard: true })));
     this.cells.clear();
     this.held.clear();
+    await this.pool.close();
   }
 
   /**
@@ -120,9 +152,10 @@ export class Supervisor {
    * checked later), then checkpoints them all.
    */
   async settle(pollMs = 100): Promise<void> {
+    while (!this.runsAllItOwns()) await new Promise((r) => setTimeout(r, pollMs));
     let lastTotal = -1;
     for (;;) {
-      const cells = [...this.cells.values()];
+      const cells = [...this.cells.values(), ...this.pools];
       let all = true;
       for (const c of cells) if (!(await c.caughtUp().catch(() => false))) all = false;
       const total = cells.reduce((n, c) => n + c.status().processed, 0);
@@ -133,15 +166,36 @@ export class Supervisor {
     await Promise.all([...this.cells.values()].map((c) => c.checkpointIfRunning()));
   }
 
+  /** Every actor placed on this member is running (or has failed for good). */
+  runsAllItOwns(): boolean {
+    if (!(this.ready.pairs && this.ready.members && this.ready.leases)) return false;
+    for (const def of this.o.stages) {
+      const members = this.liveMembers(def.stage);
+      for (const pair of this.desiredPairs()) {
+        const key = actorKey(def.stage, pair);
+        if (rendezvousOwner(key, members) !== this.id || this.failedStatus.has(key)) continue;
+        const st = this.cells.get(key)?.status().state;
+        if (st !== "running") return false;
+      }
+    }
+    return true;
+  }
+
   /** Status of every actor this process runs (or ran and marked failed). */
   status(): ActorStatus[] {
-    const out = [...this.cells.values()].map((c) => c.status());
+    const out = [...this.cells.values(), ...this.pools].map((c) => c.status());
     for (const [k, s] of this.failedStatus) if (!this.cells.has(k)) out.push(s);
     return out;
   }
 
-  cell(stage: string, pair: string): ActorCell | undefined {
-    return this.cells.get(actorKey(stage, pair));
+  /** The running cell of `(stage, key)`; `key` is a pair or a plain key. */
+  cell(stage: string, key: string): ActorCell | undefined {
+    return this.cells.get(actorKey(stage, key));
+  }
+
+  /** NATS connections this process uses to publish outputs (fixed, whatever the number of actors). */
+  publishConnections(): number {
+    return this.pool?.connections() ?? 0;
   }
 
   memberInfo(): MemberValue {
@@ -169,6 +223,45 @@ export class Supervisor {
 
   private async heartbeat(): Promise<void> {
     await this.kv.members.put(this.id, json.encode(JSON.stringify(this.memberInfo())));
+    this.lastBeatOk = Date.now();
+  }
+
+  /**
+   * The one periodic write that keeps this member, and with it every lease it holds, alive. When
+   * it has failed for longer than the holder's deadline, other members may already have judged our
+   * leases expired: stop every actor, writing nothing more ("no lease, no run"). A write that is
+   * merely slow (a busy event loop) and then lands keeps everything: nobody else took over, and if
+   * somebody did, the lease watch says so.
+   */
+  private async keepAlive(): Promise<void> {
+    try {
+      await this.heartbeat();
+    } catch (err) {
+      const { ttlMs, renewMs } = this.o.config.lease;
+      if (Date.now() > holderDeadline(this.lastBeatOk, ttlMs, renewMs) && this.cells.size > 0) {
+        const why = `no keep-alive for ${Date.now() - this.lastBeatOk} ms (${(err as Error).message})`;
+        await Promise.all([...this.cells.keys()].map((k) => this.abandon(k, why)));
+      }
+      throw err;
+    }
+  }
+
+  /** A lease is valid while its owner's member record keeps changing, as this observer sees it. */
+  private ownerAlive(owner: string, now: number): boolean {
+    if (owner === this.id) return true;
+    const m = this.members.get(owner);
+    return !!m && m.op === "PUT" && !leaseExpired(m, now, this.o.config.lease.ttlMs);
+  }
+
+  /** Watch of tf_leases: a lease we hold that now names someone else (or is gone) was taken over. */
+  private leaseChanged(key: string, obs: Observed<LeaseValue>): void {
+    const h = this.held.get(key);
+    if (!h || obs.revision <= h.revision || this.releasing.has(key)) return;
+    if (obs.value?.owner === this.id && !obs.value.failed) {
+      h.revision = obs.revision;
+      return;
+    }
+    this.abandon(key, obs.value?.owner ? `member ${obs.value.owner} holds the lease now` : "the lease was removed").catch(() => {});
   }
 
   private liveMembers(stage: string): string[] {
@@ -186,14 +279,16 @@ export class Supervisor {
 
   // --- watches --------------------------------------------------------------------------------
 
-  private async watch<T>(kv: KV, into: Map<string, Observed<T>>, name: keyof typeof this.ready): Promise<void> {
+  private async watch<T>(kv: KV, into: Map<string, Observed<T>>, name: keyof typeof this.ready, onChange?: (key: string, obs: Observed<T>) => void): Promise<void> {
     const st = await kv.status();
     if (st.values === 0) this.ready[name] = true;
     const w = await kv.watch();
     this.watchers.push(w);
     (async () => {
       for await (const e of w) {
-        into.set(e.key, { value: parse<T>(e), revision: e.revision, seenAt: Date.now(), op: e.operation });
+        const obs: Observed<T> = { value: parse<T>(e), revision: e.revision, seenAt: Date.now(), op: e.operation };
+        into.set(e.key, obs);
+        onChange?.(e.key, obs);
         if (!this.ready[name] && (e.isUpdate || !e.delta)) this.ready[name] = true;
         if (this.ready.pairs && this.ready.members && this.ready.leases) this.kick();
       }
@@ -202,11 +297,25 @@ export class Supervisor {
     while (!this.ready[name] && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 10));
   }
 
+  /**
+   * Runs `fn` every `ms`, never overlapping itself: the next round is scheduled when this one has
+   * finished, so a round that runs long delays the next instead of racing it.
+   */
   private every(ms: number, fn: () => Promise<void> | void): void {
-    this.timers.push(setInterval(() => {
-      if (this.stopped) return;
-      Promise.resolve().then(fn).catch((err) => this.o.log.warn({ err: (err as Error).message }, "periodic task failed"));
-    }, ms));
+    const round = () => {
+      const t = setTimeout(async () => {
+        this.timers.delete(t);
+        if (this.stopped) return;
+        try {
+          await fn();
+        } catch (err) {
+          this.o.log.warn({ err: (err as Error).message }, "periodic task failed");
+        }
+        if (!this.stopped) round();
+      }, ms);
+      this.timers.add(t);
+    };
+    round();
   }
 
   private kick(): void {
@@ -245,28 +354,44 @@ export class Supervisor {
     }
   }
 
+  /** The keys of a stage: computed from config when the stage says so (once), else the desired pairs. */
+  private keysOf(def: ActorDef, pairs: string[]): string[] {
+    if (def.kind === "pool") return [];
+    if (!def.keys) return pairs;
+    let keys = this.staticKeys.get(def.stage);
+    if (!keys) this.staticKeys.set(def.stage, (keys = checkKeys(def.stage, def.keys(this.o.config))));
+    return keys;
+  }
+
   private async reconcileOnce(): Promise<void> {
     const pairs = this.desiredPairs();
     const wanted = new Set<string>();
+    const releases: string[] = [];
+    const acquires: (() => Promise<void>)[] = [];
     for (const def of this.o.stages) {
       const members = this.liveMembers(def.stage);
-      for (const pair of pairs) {
-        const key = actorKey(def.stage, pair);
+      for (const k of this.keysOf(def, pairs)) {
+        const key = actorKey(def.stage, k);
         wanted.add(key);
         const mine = rendezvousOwner(key, members) === this.id;
         const running = this.cells.has(key);
-        if (running && !mine) await this.release(key);
-        else if (!running && mine) await this.acquire(def, pair, key);
+        if (running && !mine) releases.push(key);
+        else if (!running && mine) acquires.push(() => this.acquire(def as KeyedActorDef, k, key));
       }
     }
-    for (const key of [...this.cells.keys()]) if (!wanted.has(key)) await this.release(key);
+    for (const key of this.cells.keys()) if (!wanted.has(key)) releases.push(key);
+    // A thousand pairs × stages is thousands of KV round trips: a few in flight at a time, so a
+    // start or a rebalance takes seconds, not minutes, without flooding the server.
+    await inBatches(releases.map((k) => () => this.release(k)), RECONCILE_CONCURRENCY);
+    await inBatches(acquires, RECONCILE_CONCURRENCY);
   }
 
   private leaseBytes(v: LeaseValue): Uint8Array {
     return json.encode(JSON.stringify(v));
   }
 
-  private async acquire(def: ActorDef, pair: string, key: string): Promise<void> {
+  /** `actor` is the actor's own key (a pair or a plain key); `key` its lease key `<stage>.<token>`. */
+  private async acquire(def: KeyedActorDef, actor: string, key: string): Promise<void> {
     if (this.releasing.has(key)) return;
     const now = Date.now();
     const obs = this.leases.get(key);
@@ -277,19 +402,19 @@ export class Supervisor {
       else if (!obs || obs.op !== "PUT" || !obs.value) revision = await this.kv.leases.create(key, value);
       else if (obs.value.failed) {
         // Keep the record of the process that ran it (restarts, last error) when it was us.
-        if (!this.failedStatus.has(key)) this.failedStatus.set(key, this.failedRecord(def.stage, pair, obs.value.failed.reason));
+        if (!this.failedStatus.has(key)) this.failedStatus.set(key, this.failedRecord(def.stage, actor, obs.value.failed.reason));
         return;
-      } else if (obs.value.owner === this.id || obs.value.owner === null || leaseExpired(obs, now, this.o.config.lease.ttlMs)) {
-        // Our own lease from before a restart, a released one, or one whose holder stopped renewing.
+      } else if (obs.value.owner === this.id || obs.value.owner === null || !this.ownerAlive(obs.value.owner, now)) {
+        // Our own lease from before a restart, a released one, or one whose holder stopped keeping alive.
         revision = await this.kv.leases.update(key, value, obs.revision);
       } else return;
     } catch {
       return; // someone else won the compare-and-set; the watch will tell us who
     }
     this.failedStatus.delete(key);
-    this.held.set(key, { revision, lastOk: Date.now() });
+    this.held.set(key, { revision });
     const cell = new ActorCell({
-      def, pair, owner: this.id, config: this.o.config, nc: this.o.nc, js: this.o.js, stateKv: this.kv.state,
+      def, key: actor, owner: this.id, config: this.o.config, nc: this.o.nc, js: this.o.js, stateKv: this.kv.state, pool: this.pool,
       log: this.o.log, onFailed: (reason) => this.markFailed(key, reason),
     });
     this.cells.set(key, cell);
@@ -297,9 +422,9 @@ export class Supervisor {
     cell.start();
   }
 
-  private failedRecord(stage: string, pair: string, reason: string): ActorStatus {
+  private failedRecord(stage: string, actor: string, reason: string): ActorStatus {
     return {
-      stage, pair, state: "failed", owner: this.id, lastSeq: 0, lastInputTs: null, lastInputAt: null, lag: null, processed: 0,
+      stage, key: actor, ...(isPair(actor) ? { pair: actor } : {}), state: "failed", owner: this.id, lastSeq: 0, lastInputTs: null, lastInputAt: null, lag: null, processed: 0,
       published: 0, duplicates: 0, deadLetters: 0, restarts: 0, lastError: reason, detail: {},
     };
   }
@@ -338,26 +463,21 @@ export class Supervisor {
     const cell = this.cells.get(key);
     this.held.delete(key);
     if (!cell) return;
+    this.leasesLost++;
     this.o.log.warn({ actor: key, why }, "lease lost; actor stopped");
     this.cells.delete(key);
     await cell.stop({ hard: true });
   }
+}
 
-  private async renew(): Promise<void> {
-    if (this.o.ignoreLeases) return;
-    const { ttlMs, renewMs } = this.o.config.lease;
-    await Promise.all([...this.held.entries()].map(async ([key, h]) => {
-      if (this.releasing.has(key)) return;
-      try {
-        h.revision = await this.kv.leases.update(key, this.leaseBytes({ owner: this.id, since: Date.now() }), h.revision);
-        h.lastOk = Date.now();
-      } catch (err) {
-        const msg = (err as Error).message ?? String(err);
-        if (/wrong last sequence|key exists/i.test(msg)) await this.abandon(key, "another member holds the lease");
-        else if (Date.now() > holderDeadline(h.lastOk, ttlMs, renewMs)) await this.abandon(key, `no renewal for ${Date.now() - h.lastOk} ms (${msg})`);
-      }
-    }));
-  }
+const RECONCILE_CONCURRENCY = 32;
+
+async function inBatches(tasks: (() => Promise<void>)[], n: number): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < tasks.length) await tasks[next++]();
+  };
+  await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, lane));
 }
 
 function pidAlive(pid: number): boolean {

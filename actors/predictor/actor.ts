@@ -7,7 +7,7 @@ import { BadInputError } from "../../protocol/errors.js";
 import { pairToToken } from "../../protocol/pairs.js";
 import { BUCKETS } from "../../protocol/streams.js";
 import { subjects } from "../../protocol/subjects.js";
-import type { Emit, InputMsg } from "../../supervisor/actor.js";
+import type { Emit, InputMsg, JoinedInput, StreamActorDef } from "../../supervisor/actor.js";
 import type { Config } from "../../supervisor/config.js";
 import type { FeatureRow } from "../ml/mod.js";
 import { summarize } from "./live-stats.js";
@@ -18,7 +18,7 @@ export const PREDICTOR_STAGE = "predictor";
 export const INPUT = { indicators: "indicators", sentiment: "sentiment", models: "models" } as const;
 
 /** The predictor's inputs for a pair (the runtime's joined-input form: name, stream, filter). */
-export function predictorInputs(pair: string, config: Config): { name: string; stream: string; filter: string }[] {
+export function predictorInputs(pair: string, config: Config): JoinedInput[] {
   return [
     { name: INPUT.indicators, stream: "INDICATORS", filter: subjects.indicators(config.ml.timeframe, pair) },
     { name: INPUT.sentiment, stream: "SENTIMENT", filter: subjects.sentiment(pair) },
@@ -27,8 +27,8 @@ export function predictorInputs(pair: string, config: Config): { name: string; s
   ];
 }
 
-function inputOf(msg: InputMsg & { input?: string }): string {
-  if (msg.input && msg.input !== "main") return msg.input;
+function inputOf(msg: InputMsg): string {
+  if (msg.input !== "main") return msg.input;
   if (msg.subject.startsWith("md.indicators.")) return INPUT.indicators;
   if (msg.subject.startsWith("md.sentiment.")) return INPUT.sentiment;
   if (msg.subject.startsWith(`$KV.${BUCKETS.models}.`)) return INPUT.models;
@@ -38,14 +38,14 @@ function inputOf(msg: InputMsg & { input?: string }): string {
 export type PredictorDeps = { config: Config; run: ModelRunner; onRow?: (pair: string, ts: number, row: FeatureRow) => void };
 
 /** The actor definition (a stream actor with joined inputs); receive returns a promise only while a model loads. */
-export function predictorActor(deps: PredictorDeps) {
+export function predictorActor(deps: PredictorDeps): StreamActorDef<PredictorState> {
   const { config } = deps;
   return {
-    kind: "stream" as const,
+    kind: "stream",
     stage: PREDICTOR_STAGE,
     input: (pair: string) => predictorInputs(pair, config),
     init: (pair: string): PredictorState => createPredictorState(pair, config.ml.timeframe, config.ml.horizons, config.ml.liveWindow),
-    receive(state: PredictorState, msg: InputMsg & { input?: string }, emit: Emit): void | Promise<void> {
+    receive(state: PredictorState, msg: InputMsg, emit: Emit): void | Promise<void> {
       const where = `${msg.subject}#${msg.seq}`;
       switch (inputOf(msg)) {
         case INPUT.indicators:

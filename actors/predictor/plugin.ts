@@ -34,8 +34,7 @@ export const predictorPlugin: Plugin = {
     stage: PREDICTOR_STAGE,
     create: (ctx) => {
       const cache = new ModelCache(registryFetch(ctx));
-      // The runtime's joined inputs and a receive that may return a promise (while a model loads).
-      return predictorActor({ config: ctx.config, run: cache.run }) as never;
+      return predictorActor({ config: ctx.config, run: cache.run });
     },
   }],
 };

@@ -66,7 +66,8 @@ export function tradesActor(opts: TradesActorOptions = {}): SourceActorDef {
     kind: "source",
     stage: TRADES_STAGE,
     async run(ctx: SourceContext) {
-      const { pair, config } = ctx;
+      const { config } = ctx;
+      const pair = ctx.pair!; // keyed by pair (the default)
       const token = pairToToken(pair);
       const subject = subjects.trades(pair);
       const resume = await lastPublishedTrade(ctx.js, pair);

@@ -28,7 +28,9 @@ export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
     kind: "source",
     stage: TRAINER_STAGE,
     async run(ctx: SourceContext): Promise<void> {
-      const { config, js, pair, signal } = ctx;
+      const { config, js, signal } = ctx;
+      // Keyed by pair (the default key source), so the pair is always set.
+      const pair = ctx.pair ?? ctx.key;
       const ml = config.ml;
       const tfMs = timeframeMs(ml.timeframe);
       const reg = await Registry.open(js);

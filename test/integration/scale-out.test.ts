@@ -98,7 +98,7 @@ async function assertCandlesExact(data: Record<string, RawTrade[]>): Promise<voi
 async function assertOwnedByLive(pairs: string[], live: string[]): Promise<void> {
   const st = await check(async () => {
     const s = await clusterStatus(nc, ["trades", "candles", "indicators"], { waitMs: 1500 });
-    const mine = s.actors.filter((a) => pairs.includes(a.pair));
+    const mine = s.actors.filter((a) => pairs.includes(a.key));
     return mine.length === pairs.length * 3 && mine.every((a) => a.state === "running" && live.includes(a.owner ?? "")) ? mine : null;
   }, 30_000, `every actor of ${pairs.join(",")} running on a live worker (${live.join(",")})`);
   assert.equal(new Set(st.map((a) => `${a.stage}.${a.pair}`)).size, st.length, "one entry per (stage, pair)");

@@ -30,7 +30,7 @@ function indicatorMessages(): unknown[] {
 }
 
 function msg(subject: string, seq: number, data: unknown, input?: string): InputMsg & { input?: string } {
-  return { subject, seq, data, input, header: () => undefined, raw: new Uint8Array() };
+  return { subject, seq, data, input: input ?? "main", header: () => undefined, raw: new Uint8Array() };
 }
 
 function recordWith(version: number, bytes: Uint8Array | null, features: string[]): RegistryRecord {
@@ -44,7 +44,7 @@ function recordWith(version: number, bytes: Uint8Array | null, features: string[
 test("predictor - live feature rows equal the trainer's rows for the same candles (indicators stage → predictor)", () => {
   const live: { ts: number; row: FeatureRow }[] = [];
   const def = predictorActor({ config, run: () => 0, onRow: (_p, ts, row) => live.push({ ts, row }) });
-  const st = def.init(PAIR);
+  const st = def.init(PAIR, config);
   indicatorMessages().forEach((m, i) => def.receive(st, msg("md.indicators.1m.BTC-USDT", i + 1, m, "indicators"), () => {}));
   const training = featureRows(indicatorsOf(candles), 60_000);
   assert.equal(live.length, candles.length);
@@ -89,7 +89,7 @@ test("predictor - hot swap between two candles loses nothing; a restart from a c
 
   const cacheA = new ModelCache(fetch);
   const def = predictorActor({ config, run: cacheA.run });
-  const st = def.init(PAIR);
+  const st = def.init(PAIR, config);
   const all = await drive(def, st, inputs);
   const preds = all.map((b) => decode(b) as [string, string, Record<string, unknown>]).filter(([s]) => s.startsWith("ml.predictions."));
   const outcomes = all.map((b) => decode(b) as [string, string, Record<string, unknown>]).filter(([s]) => s.startsWith("ml.outcomes."));
@@ -110,7 +110,7 @@ test("predictor - hot swap between two candles loses nothing; a restart from a c
   for (const cut of [150, 201, 399, 401, 555]) {
     const cacheB = new ModelCache(fetch);
     const defB = predictorActor({ config, run: cacheB.run });
-    const s1 = defB.init(PAIR);
+    const s1 = defB.init(PAIR, config);
     const head = await drive(defB, s1, inputs.slice(0, cut));
     const restored = decode(encode(s1)) as PredictorState;
     const tail = await drive(predictorActor({ config, run: new ModelCache(fetch).run }), restored, inputs.slice(cut));

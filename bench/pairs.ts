@@ -1,0 +1,158 @@
+// Pairs figure: the same recorded trades dealt over 3, 100, 300 and 1,000 pairs, each run through
+// one worker (trades → candles → indicators, leases, checkpoints) exactly as `tickflow up --once`
+// runs it. What changes between rows is only how many actors share the work, so each row's rate as
+// a ratio of the 3-pair rate says what the runtime's cost per actor does to throughput.
+//
+// Each row runs the worker in a child process of its own, so its RSS is the worker's alone (the
+// replay server runs here, in the parent): peak RSS during the run, idle RSS once every actor has
+// caught up, and RSS per actor as the slope of idle RSS over the number of actors.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import pino from "pino";
+import { candlesActor } from "../actors/candles/actor.js";
+import { indicatorsActor } from "../actors/indicators/actor.js";
+import { lastPublishedTrade, tradesActor, TRADES_STAGE } from "../actors/trades/actor.js";
+import { startKrakenReplayServer } from "../actors/trades/kraken-replay-server.js";
+import { loadConfig } from "../supervisor/config.js";
+import { addPairs } from "../supervisor/desired-pairs.js";
+import { connectNats } from "../supervisor/nats.js";
+import { startWorker } from "../supervisor/worker.js";
+import { BTC_FILE, ETH_FILE, readTrades } from "../test/harness/data.js";
+import { dealOverPairs } from "../test/harness/many-pairs.js";
+import { defer } from "./cleanup.js";
+import { startNatsServer } from "./nats.js";
+
+export const PAIR_COUNTS = [3, 100, 300, 1000];
+
+export type PairsRow = {
+  pairs: number;
+  actors: number;
+  trades: number;
+  seconds: number;
+  tradesPerSec: number;
+  /** This row's rate over the 3-pair row's. */
+  ratio: number;
+  /** Seconds from worker start until every actor runs. */
+  allRunningSec: number;
+  peakRssMb: number;
+  idleRssMb: number;
+  /** RSS before the worker started (connection, modules). */
+  baseRssMb: number;
+  natsConnections: number;
+  leasesLost: number;
+  restarts: number;
+  deadLetters: number;
+};
+
+export type PairsResult = { rows: PairsRow[]; trades: number; kbPerIdleActor: number | null };
+
+type ChildArgs = { nats: string; wsUrl: string; restUrl: string; pairs: string[]; endOfInput: Record<string, number>; trades: number };
+
+const TIMEOUT_MS = 600_000;
+
+/** The recorded BTC/USDT and ETH/USDT trades merged in time order: one exchange-like feed. */
+function recorded() {
+  return [...readTrades(BTC_FILE), ...readTrades(ETH_FILE)].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
+}
+
+export async function pairsBench(opts: { counts?: number[]; log?: (s: string) => void } = {}): Promise<PairsResult> {
+  const raw = recorded();
+  const rows: PairsRow[] = [];
+  for (const n of opts.counts ?? PAIR_COUNTS) {
+    const records = dealOverPairs(raw, n);
+    const { server, stop: stopServer } = await startNatsServer(`pairs ${n} nats-server`);
+    const replay = await startKrakenReplayServer({ trades: records, host: "127.0.0.1", port: 0, speed: "max", startWhen: "all-subscribed", startGraceMs: 60_000 });
+    const closeReplay = defer("pairs replay server", () => replay.close());
+    try {
+      const args: ChildArgs = { nats: server.url, wsUrl: replay.wsUrl, restUrl: replay.restUrl, pairs: replay.pairs, endOfInput: replay.lastTradeIds, trades: records.length };
+      const r = await runChild(args);
+      const row: PairsRow = { ...r, ratio: NaN };
+      rows.push(row);
+      opts.log?.(`pairs ${n}: ${Math.round(row.tradesPerSec)} trades/s, all running after ${row.allRunningSec.toFixed(1)} s, peak ${row.peakRssMb} MB, idle ${row.idleRssMb} MB, ${row.natsConnections} NATS connections, ${row.leasesLost} leases lost`);
+    } finally {
+      await closeReplay();
+      await stopServer();
+    }
+  }
+  const base = rows.find((r) => r.pairs === 3) ?? rows[0];
+  for (const r of rows) r.ratio = r.tradesPerSec / base.tradesPerSec;
+  const first = rows[0];
+  const last = rows[rows.length - 1];
+  const kbPerIdleActor = rows.length > 1 && last.actors > first.actors ? ((last.idleRssMb - first.idleRssMb) * 1024) / (last.actors - first.actors) : null;
+  return { rows, trades: first?.trades ?? 0, kbPerIdleActor };
+}
+
+function runChild(args: ChildArgs): Promise<Omit<PairsRow, "ratio">> {
+  const me = fileURLToPath(import.meta.url);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", me, "child", JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
+    const kill = defer("pairs worker", () => {
+      child.kill("SIGKILL");
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      kill().catch(() => {});
+      if (code !== 0) return reject(new Error(`pairs worker (${args.pairs.length} pairs) exited ${code ?? signal}`));
+      try {
+        resolve(JSON.parse(out.trim().split("\n").pop()!));
+      } catch (err) {
+        reject(new Error(`pairs worker printed no result: ${(err as Error).message}`));
+      }
+    });
+  });
+}
+
+const mb = (b: number) => Math.round((b / 1048576) * 10) / 10;
+
+/** The worker side: one process, one Supervisor, every stage, as `tickflow up --once`. */
+async function child(a: ChildArgs): Promise<void> {
+  const config = loadConfig({ env: {} });
+  config.kraken.wsUrl = a.wsUrl;
+  config.kraken.restUrl = a.restUrl;
+  const log = pino({ level: process.env.LOG_LEVEL ?? "error" }, pino.destination(2));
+  const nc = await connectNats(a.nats, "tickflow-bench-pairs");
+  global.gc?.();
+  const baseRss = process.memoryUsage().rss;
+  let peak = baseRss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  const t0 = performance.now();
+  const worker = await startWorker({ nc, config, log, id: "bench-pairs", stages: [tradesActor({ endOfInput: a.endOfInput }), candlesActor, indicatorsActor()] });
+  const { sup, js } = worker;
+  await addPairs(js, a.pairs);
+  while (!sup.runsAllItOwns()) await new Promise((r) => setTimeout(r, 20));
+  const allRunningSec = (performance.now() - t0) / 1000;
+  // End of input: every trades actor has published its pair's end-of-stream watermark…
+  for (const pair of a.pairs) {
+    while ((sup.cell(TRADES_STAGE, pair)?.status().processed ?? 0) < 1 || !(await lastPublishedTrade(js, pair)).eos) await new Promise((r) => setTimeout(r, 20));
+  }
+  // …and every stream actor has applied all of its input, with its outputs acked.
+  await sup.settle(20);
+  const seconds = (performance.now() - t0) / 1000;
+  clearInterval(sampler);
+  const status = sup.status();
+  const published = status.filter((s) => s.stage === TRADES_STAGE).reduce((n, s) => n + s.processed, 0);
+  if (published !== a.trades) throw new Error(`the trades actors published ${published} trades, the replay had ${a.trades}`);
+  const deadLetters = (await (await js.jetstreamManager()).streams.info("DLQ")).state.messages;
+  await new Promise((r) => setTimeout(r, 2000));
+  global.gc?.();
+  const idleRss = process.memoryUsage().rss;
+  const row: Omit<PairsRow, "ratio"> = {
+    pairs: a.pairs.length, actors: status.length, trades: a.trades, seconds, tradesPerSec: a.trades / seconds, allRunningSec,
+    peakRssMb: mb(peak), idleRssMb: mb(idleRss), baseRssMb: mb(baseRss),
+    natsConnections: 1 + sup.publishConnections(), leasesLost: sup.leasesLost,
+    restarts: status.reduce((n, s) => n + s.restarts, 0), deadLetters,
+  };
+  await worker.stop();
+  await nc.drain().catch(() => {});
+  process.stdout.write(JSON.stringify(row) + "\n");
+}
+
+if (process.argv[2] === "child") {
+  child(JSON.parse(process.argv[3])).then(() => process.exit(0), (err) => {
+    process.stderr.write(`pairs worker: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  });
+}

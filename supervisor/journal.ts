@@ -1,0 +1,182 @@
+// Joined inputs for stream actors. A JetStream consumer has one filter (nats-server 2.9), and
+// merging two consumers in arrival order is not reproducible after a restart. So the interleaving
+// is recorded once: a forwarder, running inside the actor's cell (same lease), consumes each
+// declared input from its own position and appends every message, bytes unchanged, to the
+// actor's journal `tf.journal.<stage>.<key>` (stream JOURNAL). The actor consumes the journal like
+// any single input, so a restart from its checkpoint replays the same order, byte for byte.
+//
+// Positions: the actor's checkpoint records, with the journal sequence it applied, the last
+// sequence of every input it applied; on (re)start the forwarder reads the journal's headers
+// from there to the tail, so it resumes each input exactly after the last one journaled: nothing
+// lost, nothing twice, without relying on the dedup window (which still absorbs the appends of a
+// stale owner in a split brain, with ids `<stage>.<key>:<input>:<seq>`).
+//
+// Order guarantee: per input, that input's stream order; across inputs, the recorded order.
+import type { PooledConnection } from "./publish-pool.js";
+import type { JetStreamClient, JsMsg, PubAck } from "@nats-io/jetstream";
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { decode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
+import { ErrorCode, TickflowError } from "../protocol/errors.js";
+import type { InputMsg, JoinedInput } from "./actor.js";
+import { keyToken } from "./actor-key.js";
+
+export const JOURNAL_STREAM = "JOURNAL";
+export const HDR_INPUT = "Tf-Input";
+export const HDR_INPUT_SEQ = "Tf-Input-Seq";
+export const HDR_INPUT_SUBJECT = "Tf-Input-Subject";
+
+const NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/;
+
+export function journalSubject(stage: string, key: string): string {
+  return `tf.journal.${stage}.${keyToken(key)}`;
+}
+
+/** Input names are short tokens, unique per actor: they are part of journal dedup ids and checkpoints. */
+export function checkJoinedInputs(stage: string, inputs: JoinedInput[]): JoinedInput[] {
+  if (inputs.length === 0) throw new TickflowError(ErrorCode.BadConfig, `stage "${stage}": input() returned no inputs`);
+  const seen = new Set<string>();
+  for (const i of inputs) {
+    if (!NAME_RE.test(i.name)) throw new TickflowError(ErrorCode.BadConfig, `stage "${stage}": input name "${i.name}" must be lower-case letters, digits, "-" or "_", starting with a letter`);
+    if (seen.has(i.name)) throw new TickflowError(ErrorCode.BadConfig, `stage "${stage}": two inputs are named "${i.name}"`);
+    seen.add(i.name);
+  }
+  return inputs;
+}
+
+/** A journal entry as the actor sees it: the original subject, sequence and bytes, and which input. */
+export function journalInput(m: JsMsg): InputMsg {
+  const h = m.headers;
+  const input = h?.get(HDR_INPUT);
+  const seq = Number(h?.get(HDR_INPUT_SEQ));
+  const subject = h?.get(HDR_INPUT_SUBJECT);
+  if (!input || !subject || !Number.isSafeInteger(seq)) {
+    throw new TickflowError(ErrorCode.BadMessage, `journal entry ${m.subject}#${m.seq} lacks its ${HDR_INPUT}/${HDR_INPUT_SEQ}/${HDR_INPUT_SUBJECT} headers`);
+  }
+  // An empty payload is a KV delete or purge (see the KV-Operation header), not a codec error.
+  const data = m.data.length === 0 ? undefined : decode(m.data, h?.get(HDR_CONTENT_TYPE) || null);
+  return { input, subject, seq, data, header: (n) => h?.get(n) || undefined, raw: m.data };
+}
+
+/**
+ * The last sequence of each input in the journal: `base` (the checkpoint's, as of journal
+ * sequence `fromSeq`) advanced over the journal's entries after `fromSeq`, read as headers only.
+ */
+export async function recoverPositions(js: JetStreamClient, subject: string, fromSeq: number, base: Record<string, number>): Promise<Record<string, number>> {
+  const pos = { ...base };
+  const c = await js.consumers.get(JOURNAL_STREAM, { filter_subjects: subject, opt_start_seq: fromSeq + 1, headers_only: true });
+  if ((await c.info()).num_pending === 0) return pos;
+  const iter = await c.consume({ max_messages: 4096 });
+  try {
+    for await (const m of iter) {
+      const input = m.headers?.get(HDR_INPUT);
+      const seq = Number(m.headers?.get(HDR_INPUT_SEQ));
+      if (input && Number.isSafeInteger(seq) && seq > (pos[input] ?? 0)) pos[input] = seq;
+      if (m.info.pending === 0) break;
+    }
+  } finally {
+    iter.stop();
+  }
+  return pos;
+}
+
+/**
+ * Copies every declared input into the journal from `positions`, pipelined on the cell's
+ * publish connection (which never reconnects, so the journal holds a prefix of what was sent,
+ * per input in stream order). Any failure calls `fail`: the cell restarts and recovers positions.
+ */
+export class Forwarder {
+  private readonly iters: { stop(): void }[] = [];
+  /** Per input: its consumer and the delivery sequence of the last message appended (for caughtUp). */
+  private readonly reading: { consumer: { info(cached?: boolean): Promise<{ num_pending: number; delivered: { consumer_seq: number } }> }; lastDelivery: number }[] = [];
+  private unsettled = 0;
+  private readonly loops: Promise<void>[] = [];
+  private inflight: Promise<PubAck>[] = [];
+  private stopped = false;
+  forwarded = 0;
+  /** Appends the journal already had (dedup): 0 unless a stale owner appended too. */
+  duplicates = 0;
+
+  constructor(private readonly o: {
+    js: JetStreamClient;
+    /** The actor's publish connection (see publish-pool.ts): journal appends travel in order with its outputs. */
+    conn: PooledConnection;
+    stage: string;
+    key: string;
+    inputs: JoinedInput[];
+    positions: Record<string, number>;
+    log: Logger;
+    fail(err: Error): void;
+  }) {}
+
+  async start(): Promise<void> {
+    const subject = journalSubject(this.o.stage, this.o.key);
+    const idPrefix = `${this.o.stage}.${keyToken(this.o.key)}`;
+    for (const inp of this.o.inputs) {
+      const c = await this.o.js.consumers.get(inp.stream, { filter_subjects: inp.filter, opt_start_seq: (this.o.positions[inp.name] ?? 0) + 1 }).catch((err: Error) => {
+        throw new Error(`${this.o.stage}.${keyToken(this.o.key)}: input "${inp.name}" (stream ${inp.stream}, filter ${inp.filter}): ${err.message}`, { cause: err });
+      });
+      const iter = await c.consume({ max_messages: 1024, expires: 5000 });
+      this.iters.push(iter);
+      const reading = { consumer: c, lastDelivery: 0 };
+      this.reading.push(reading);
+      if (this.stopped) iter.stop();
+      this.loops.push((async () => {
+        for await (const m of iter) {
+          if (this.stopped) break;
+          const h = natsHeaders();
+          // The original headers (codec, KV operation), never the server's control headers (a KV purge's Nats-Rollup would purge the journal).
+          if (m.headers) for (const [k, vs] of m.headers) if (!/^nats-/i.test(k)) for (const v of vs) h.append(k, v);
+          h.set(HDR_INPUT, inp.name);
+          h.set(HDR_INPUT_SEQ, String(m.seq));
+          h.set(HDR_INPUT_SUBJECT, m.subject);
+          await this.publish(subject, m.data, `${idPrefix}:${inp.name}:${m.seq}`, h);
+          reading.lastDelivery = m.info.deliverySequence;
+        }
+      })().catch((err) => this.fail(err as Error)));
+    }
+  }
+
+  private async publish(subject: string, data: Uint8Array, msgID: string, headers: MsgHdrs): Promise<void> {
+    headers.set("Nats-Msg-Id", msgID);
+    const p = this.o.conn.publish(subject, data, headers);
+    this.unsettled++;
+    p.finally(() => this.unsettled--).catch(() => {});
+    p.then((ack) => {
+      this.forwarded++;
+      if (ack.duplicate) this.duplicates++;
+    }, (err: Error) => this.fail(new Error(`journal append ${msgID} failed: ${err.message}`, { cause: err })));
+    this.inflight.push(p);
+    if (this.inflight.length >= 1024) {
+      const batch = this.inflight;
+      this.inflight = [];
+      await Promise.allSettled(batch);
+    }
+  }
+
+  /** True when every input has nothing more pending and every append is acked (for bounded runs). */
+  async caughtUp(): Promise<boolean> {
+    if (this.stopped || this.unsettled > 0 || this.reading.length < this.o.inputs.length) return false;
+    for (const r of this.reading) {
+      const info = await r.consumer.info(false);
+      if (info.num_pending > 0 || r.lastDelivery < info.delivered.consumer_seq) return false;
+    }
+    return this.unsettled === 0;
+  }
+
+  private fail(err: Error): void {
+    if (this.stopped) return;
+    this.stop();
+    this.o.fail(err);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const i of this.iters) i.stop();
+  }
+
+  async done(): Promise<void> {
+    await Promise.allSettled(this.loops);
+    await Promise.allSettled(this.inflight);
+  }
+}
