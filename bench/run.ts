@@ -3,7 +3,7 @@
 // (temp stores), and everything it starts is stopped at the end, also on failure or Ctrl-C.
 //
 // Options (after `npm run bench --`):
-//   --only raw,pipeline,failover,pairs,joined,predict,train   run only some parts (default: all)
+//   --only raw,pipeline,failover,pairs,joined,gateway,sink,predict,train   run only some parts (default: all)
 //   --trades N                     target input size (default 200000; rounded to whole copies of the recorded data)
 //   --runs N                       raw and pipeline repetitions, interleaved (default 3)
 //   --rounds N                     failover kills (default 5)
@@ -26,10 +26,11 @@ import { rawRun, summariseRaw, type RawRun } from "./raw-publish.js";
 import { asTrades, buildReplayInput } from "./replay-input.js";
 import { formatReport, summarisePipeline, type BenchReport } from "./report.js";
 import { formatPredict, predictBench } from "./predict.js";
+import { formatServe, gatewayBench, sinkBench, type GatewayBench, type SinkBench } from "./serve.js";
 import { formatTrain, trainBench } from "./train.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "predict", "train"] as const;
+const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink", "predict", "train"] as const;
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 let interrupted = false;
@@ -126,6 +127,26 @@ async function main(): Promise<number> {
     await cleanupAll();
   }
 
+  // Serving (gateway latency and throughput, sink rows/s): own section, own results file.
+  let gw: GatewayBench | null = null;
+  let sk: SinkBench | null = null;
+  if (only.has("gateway")) {
+    try {
+      gw = await gatewayBench(progress);
+    } catch (err) {
+      report.errors.push(`gateway: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
+  }
+  if (only.has("sink")) {
+    try {
+      sk = await sinkBench(progress);
+    } catch (err) {
+      report.errors.push(`sink: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
+  }
+
   if (only.has("predict")) {
     try {
       const p = await predictBench(progress);
@@ -152,6 +173,11 @@ async function main(): Promise<number> {
   report.durationSeconds = (performance.now() - t0) / 1000;
   report.loadAvgEnd = Math.round(loadavg()[0] * 100) / 100;
   process.stdout.write(formatReport(report));
+  if (gw || sk) {
+    process.stdout.write(formatServe(gw, sk));
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(`${RESULTS}serve.json`, JSON.stringify({ startedAt: report.startedAt, machine, gateway: gw, sink: sk }, null, 2) + "\n");
+  }
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(`${RESULTS}latest.json`, JSON.stringify(report, null, 2) + "\n");
   progress(`wrote ${RESULTS}latest.json`);

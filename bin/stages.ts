@@ -2,9 +2,11 @@
 // each. The runtime in supervisor/ knows none of them; adding a stage is a folder plus a line here.
 import { candlesPlugin } from "../actors/candles/plugin.js";
 import { indicatorsPlugin } from "../actors/indicators/plugin.js";
+import { sinkPlugin } from "../actors/sink/plugin.js";
 import { tradesPlugin } from "../actors/trades/plugin.js";
 import { predictorPlugin } from "../actors/predictor/plugin.js";
 import { trainerPlugin } from "../actors/trainer/plugin.js";
+import { gatewayPlugin } from "../gateway/plugin.js";
 import type { Plugin } from "../supervisor/plugin.js";
 
 export const plugins: Plugin[] = [
@@ -13,4 +15,6 @@ export const plugins: Plugin[] = [
   indicatorsPlugin,
   trainerPlugin,
   predictorPlugin,
+  sinkPlugin,
+  gatewayPlugin,
 ];

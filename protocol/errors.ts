@@ -25,6 +25,27 @@ export const ErrorCode = {
   NotEnoughData: "TF_NOT_ENOUGH_DATA",
   /** Prediction: the exported ONNX model does not reproduce the in-process model. */
   OnnxMismatch: "TF_ONNX_MISMATCH",
+  /** NATS refused our credentials (creds file, user/password or token). */
+  NatsAuth: "TF_NATS_AUTH",
+  /** The TLS handshake with NATS failed (unknown CA, missing client certificate, TLS required/not offered). */
+  NatsTls: "TF_NATS_TLS",
+  /** No NATS server answered within the connect deadline. */
+  NatsUnreachable: "TF_NATS_UNREACHABLE",
+  // --- serving (gateway HTTP errors and the sink) ---
+  /** No such route, or a pair that Tickflow does not know. */
+  NotFound: "TF_NOT_FOUND",
+  /** A known pair that has no value of this kind yet (e.g. no prediction before the first model). */
+  NoData: "TF_NO_DATA",
+  /** An admin route without `Authorization: Bearer …`. */
+  Unauthorized: "TF_UNAUTHORIZED",
+  /** An admin route with a wrong token, or with admin disabled (no token configured). */
+  Forbidden: "TF_FORBIDDEN",
+  /** NATS (or what the answer needs) is not reachable right now; retry. */
+  Unavailable: "TF_UNAVAILABLE",
+  /** An unexpected failure inside the gateway; the log has the details. */
+  Internal: "TF_INTERNAL",
+  /** The sink's database refused a statement that retrying cannot fix (schema mismatch). */
+  SinkSchema: "TF_SINK_SCHEMA",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

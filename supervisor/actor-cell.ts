@@ -14,6 +14,7 @@ import { subjects } from "../protocol/subjects.js";
 import type { KeyedActorDef, InputMsg, Output, SourceActorDef, SourceContext, StreamActorDef } from "./actor.js";
 import { actorKey, keyToken } from "./actor-key.js";
 import type { Config } from "./config.js";
+import { LatestWriter } from "./latest.js";
 import type { PublishPool } from "./publish-pool.js";
 import { checkJoinedInputs, Forwarder, JOURNAL_STREAM, journalInput, journalSubject, recoverPositions } from "./journal.js";
 import { Publisher } from "./publisher.js";
@@ -197,6 +198,7 @@ export class ActorCell {
     const joined = Array.isArray(spec) ? checkJoinedInputs(def.stage, spec) : null;
     const conn = await this.d.pool.forKey(this.key);
     const publisher = new Publisher(conn, codec);
+    const latest = def.latest ? new LatestWriter(js, codec, this.d.log.child({ actor: this.key })) : null;
     let dirty = false;
     let sinceCp = 0;
     let lastCp = Date.now();
@@ -213,6 +215,7 @@ export class ActorCell {
       const bytes = encode({ v: 1, seq: applied, state, at: lastCp, ...(joined ? { inputs: { ...positions } } : {}) } satisfies Checkpoint, codec);
       cpChain = cpChain.then(async () => {
         await publisher.flush();
+        await latest?.flush();
         revision = revision === 0 ? await stateKv.create(this.key, bytes) : await stateKv.update(this.key, bytes, revision);
       });
       return cpChain;
@@ -289,7 +292,11 @@ export class ActorCell {
           outs.push(deadLetterOutput(def.stage, key, (err as Error).message, subject, seq, m.data));
           this.st.deadLetters++;
         }
-        for (const o of outs) await publisher.publish(o);
+        for (const o of outs) {
+          await publisher.publish(o);
+          const mark = latest && def.latest!(o);
+          if (mark) latest!.offer(mark, o.subject, o.data);
+        }
         outs.length = 0;
         applied = m.seq;
         lastDelivery = m.info.deliverySequence;

@@ -4,6 +4,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
+import type { LatestMark } from "./latest.js";
 
 /** One message to publish. `msgId` must be a pure function of the input, so a replay is deduplicated by the server. */
 export type Output = {
@@ -62,6 +63,8 @@ export type StreamActorDef<S> = {
   receive(state: S, msg: InputMsg, emit: Emit): void | Promise<void>;
   /** Small facts for `tickflow status` (e.g. late trades counted). */
   describe?(state: S): Record<string, unknown>;
+  /** Marks an output as the newest value of a `tf_latest` key (see supervisor/latest.ts); null for the others. */
+  latest?(out: Output): LatestMark | null;
 };
 
 export type SourceContext = {

@@ -7,7 +7,6 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import pino, { type Logger } from "pino";
 import { decodeMsg, jsonReplacer } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
 import { normalizePair, pairToToken } from "../protocol/pairs.js";
@@ -16,13 +15,16 @@ import { bootstrap, openBuckets } from "../protocol/streams.js";
 import type { ActorDef } from "./actor.js";
 import { loadConfig, type Config } from "./config.js";
 import { addPairs, listPairs, removePairs } from "./desired-pairs.js";
+import { actorMetrics, startHealthServer } from "./health.js";
 import { connectNats, EMBEDDED_URL_FILE, resolveNatsUrl } from "./nats.js";
 import { NatsServer } from "./nats-server.js";
 import type { CommandContext, CommandDef, Flags, OptionSpec, Plugin, StageContext, StageDef, UpContribution } from "./plugin.js";
 import type { OutputOf } from "./status.js";
 import { Supervisor } from "./runtime.js";
 import { clusterStatus } from "./status.js";
-import { startWorker } from "./worker.js";
+import { startWorker, type Worker } from "./worker.js";
+import { makeLogger } from "./log.js";
+import { startProgress } from "./progress.js";
 
 /** How long a one-shot command may wait on NATS before it gives up and says what it waited for. */
 const DEFAULT_DEADLINE_MS = 30_000;
@@ -42,6 +44,7 @@ const CORE_OPTIONS: Record<string, OptionSpec> = {
   config: { type: "string" },
   codec: { type: "string" },
   timeout: { type: "string" },
+  "health-port": { type: "string" },
   help: { type: "boolean", short: "h" },
 };
 
@@ -49,14 +52,10 @@ function usage(msg: string): never {
   throw new TickflowError(ErrorCode.BadArgs, `${msg}\nRun \`tickflow --help\` for usage.`);
 }
 
-function makeLogger(config: Config): Logger {
-  return pino({ level: config.log.level, base: { pid: process.pid } }, pino.destination(2));
-}
-
 function configFrom(flags: Flags, plugins: Plugin[]): Config {
   const config = loadConfig({
     file: flags.config as string | undefined,
-    overrides: { codec: flags.codec, dataDir: flags["data-dir"] },
+    overrides: { codec: flags.codec, dataDir: flags["data-dir"], "health.port": flags["health-port"] === undefined ? undefined : Number(flags["health-port"]) },
   });
   for (const p of plugins) p.configure?.(flags, config);
   return config;
@@ -193,7 +192,7 @@ Common options:
       args, flags, config, log, usage, stopSignal: stopSignal(),
       async withNats<T>(name: string, fn: (nc: NatsConnection, js: JetStreamClient) => Promise<T>): Promise<T> {
         const url = resolveNatsUrl(flags.nats as string | undefined, config.natsUrl, config.dataDir);
-        const nc = await withDeadline(connectNats(url, name), ms, `a connection to NATS at ${url}`);
+        const nc = await withDeadline(connectNats(url, name, config.natsAuth), ms, `a connection to NATS at ${url}`);
         try {
           return await fn(nc, jetstream(nc));
         } finally {
@@ -220,10 +219,12 @@ Common options:
       },
       {
         name: "run", maxArgs: 0,
-        help: `  run --stages S,… [--id NAME] [--nats URL] [--kraken-url URL]
+        help: `  run --stages S,… [--id NAME] [--nats URL] [--kraken-url URL] [--health-port N]
       A worker for some stages ({STAGES}); run several against one NATS and
       every (stage, key) runs in exactly one of them. --kraken-url is the base of a
-      Kraken-protocol server (e.g. one from \`tickflow replay serve\`).`,
+      Kraken-protocol server (e.g. one from \`tickflow replay serve\`). --health-port (also
+      TICKFLOW_HEALTH_PORT) serves /healthz (NATS connected), /readyz (supervisor ready)
+      and /metrics over HTTP for Kubernetes probes.`,
         run: (ctx) => cli.runWorker(ctx),
       },
       {
@@ -295,7 +296,7 @@ Common options:
       if (server) rmSync(join(config.dataDir, EMBEDDED_URL_FILE), { force: true });
     };
     try {
-      nc = await withDeadline(connectNats(natsUrl, "tickflow-up"), deadlineMs(flags), `a connection to NATS at ${natsUrl}`);
+      nc = await withDeadline(connectNats(natsUrl, "tickflow-up", config.natsAuth), deadlineMs(flags), `a connection to NATS at ${natsUrl}`);
       const js = jetstream(nc);
       await bootstrap(js, await jetstreamManager(nc), config.storage);
       const shared = new Map<string, unknown>();
@@ -314,7 +315,14 @@ Common options:
       process.stderr.write(`tickflow up: NATS ${natsUrl} · pairs ${pairList.length <= 8 ? pairList.join(", ") : `${pairList.length}`}${notes.length ? ` · ${notes.join(" · ")}` : ""}\n`);
       for (const c of contributions) await c.started?.(worker.sup);
       if (flags.once) {
-        for (const c of contributions) await c.drained?.(worker.sup);
+        const sup = worker.sup;
+        const source = contributions.find((c) => c.progress);
+        const bar = source ? startProgress({ label: "tickflow up", sample: () => source.progress!(sup) }) : null;
+        try {
+          for (const c of contributions) await c.drained?.(worker.sup);
+        } finally {
+          bar?.stop();
+        }
         await worker.sup.settle();
         await shutdown();
         process.stderr.write(`tickflow up: inputs processed for ${pairList.length} pair(s)\n`);
@@ -335,11 +343,21 @@ Common options:
     const defs = this.stageDefs(names, { config, log, bounded: false, shared: new Map() });
     const url = resolveNatsUrl(flags.nats as string | undefined, config.natsUrl, config.dataDir);
     const id = (flags.id as string | undefined) ?? Supervisor.defaultId();
-    const nc = await withDeadline(connectNats(url, `tickflow-${id}`), deadlineMs(flags), `a connection to NATS at ${url}`);
-    const worker = await startWorker({ nc, config, log, id, stages: defs, ignoreLeases: unsafeSplitBrain() });
-    process.stderr.write(`tickflow run: member ${id} · stages ${names.join(",")} · NATS ${url}\n`);
+    const nc = await withDeadline(connectNats(url, `tickflow-${id}`, config.natsAuth), deadlineMs(flags), `a connection to NATS at ${url}`);
+    // The probe endpoint listens before the worker starts: liveness holds during a slow start, readiness waits for it.
+    let worker: Worker | null = null;
+    const health = config.health.port
+      ? await startHealthServer({
+        port: config.health.port, host: config.health.host, nc,
+        ready: () => worker?.sup.isReady() ?? false,
+        metrics: () => actorMetrics(id, worker?.sup.status() ?? []),
+      })
+      : null;
+    worker = await startWorker({ nc, config, log, id, stages: defs, ignoreLeases: unsafeSplitBrain() });
+    process.stderr.write(`tickflow run: member ${id} · stages ${names.join(",")} · NATS ${url}${health ? ` · health :${health.port}` : ""}\n`);
     await ctx.stopSignal;
     await worker.stop();
+    await health?.close();
     await nc.drain().catch(() => {});
   }
 }

@@ -86,6 +86,49 @@ export const ConfigSchema = Type.Object({
     backoffInitialMs: Int(0, 3_600_000),
     backoffMaxMs: Int(0, 3_600_000),
   }),
+  // --- secured NATS and health endpoint (Kubernetes) ---
+  /** How every connection authenticates to NATS; empty strings = not used. See supervisor/nats.ts. */
+  natsAuth: Type.Object({
+    /** A .creds file (user JWT + NKey seed). */
+    credsFile: Type.String(),
+    user: Type.String(),
+    password: Type.String(),
+    token: Type.String(),
+    /** CA bundle (PEM) that signed the server's certificate; setting it turns TLS on. */
+    caFile: Type.String(),
+    /** Client certificate and key (PEM) for servers that verify clients (mTLS). */
+    certFile: Type.String(),
+    keyFile: Type.String(),
+    /** Deadline for each connection handshake (TCP, TLS, auth). */
+    connectTimeoutMs: Int(100, 600_000),
+  }),
+  /** HTTP /healthz, /readyz, /metrics of a worker (`tickflow run`); port 0 = off. */
+  health: Type.Object({ port: Int(0, 65535), host: Type.String({ minLength: 1 }) }),
+  // --- serving: gateway and sink (and the terminal) ---
+  /** Log lines: `auto` = readable on a terminal, JSON when piped; or force `json` / `pretty`. */
+  logFormat: Type.Union([Type.Literal("auto"), Type.Literal("json"), Type.Literal("pretty")]),
+  gateway: Type.Object({
+    port: Int(0, 65535),
+    host: Type.String({ minLength: 1 }),
+    /** Bearer token for PUT/DELETE /v1/pairs; empty disables those routes (403). */
+    adminToken: Type.String(),
+    /** Horizon used when a request names none (and by GET /predictions). */
+    defaultHorizon: Type.String({ pattern: "^[0-9]+[smhd]$" }),
+    /** Most records one history request returns. */
+    maxHistory: Int(1, 100_000),
+  }),
+  sink: Type.Object({
+    /** postgres://… of RisingWave or PostgreSQL; empty: `tickflow up` runs no sink. */
+    databaseUrl: Type.String(),
+    dialect: Type.Union([Type.Literal("risingwave"), Type.Literal("postgres")]),
+    /** Schema the tables live in (created by `tickflow sink migrate`). */
+    schema: Type.String({ pattern: "^[a-z_][a-z0-9_]{0,62}$" }),
+    /** A batch is written when it holds this many rows or is this old, whichever comes first. */
+    batchSize: Int(1, 50_000),
+    batchMs: Int(1, 60_000),
+    /** Prefix of the durable consumer names (one per table); replicas sharing it share the work. */
+    durablePrefix: Type.String({ pattern: "^[A-Za-z0-9_-]{1,32}$" }),
+  }),
 });
 export type Config = Static<typeof ConfigSchema> & { storage: StorageSettings };
 
@@ -109,6 +152,11 @@ export const DEFAULT_CONFIG: Config = {
     minRows: 1000, retrainEveryCandles: 1440, maxTrainCandles: 43_200, liveWindow: 1440,
   },
   pool: { concurrency: 4, maxDeliver: 5, ackWaitMs: 30_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 },
+  natsAuth: { credsFile: "", user: "", password: "", token: "", caFile: "", certFile: "", keyFile: "", connectTimeoutMs: 10_000 },
+  health: { port: 0, host: "0.0.0.0" },
+  logFormat: "auto",
+  gateway: { port: 3000, host: "0.0.0.0", adminToken: "", defaultHorizon: "5m", maxHistory: 5000 },
+  sink: { databaseUrl: "", dialect: "postgres", schema: "tickflow", batchSize: 500, batchMs: 250, durablePrefix: "tf_sink" },
 };
 
 /** Environment variable → config path, with how to parse it. */
@@ -144,6 +192,26 @@ const ENV: [string, string, "string" | "int" | "list" | "number"][] = [
   ["TICKFLOW_POOL_MAX_DELIVER", "pool.maxDeliver", "int"],
   ["TICKFLOW_POOL_ACK_WAIT_MS", "pool.ackWaitMs", "int"],
   ["TICKFLOW_POOL_BACKOFF_MS", "pool.backoffInitialMs", "int"],
+  ["NATS_CREDS", "natsAuth.credsFile", "string"],
+  ["NATS_USER", "natsAuth.user", "string"],
+  ["NATS_PASSWORD", "natsAuth.password", "string"],
+  ["NATS_TOKEN", "natsAuth.token", "string"],
+  ["NATS_CA", "natsAuth.caFile", "string"],
+  ["NATS_CERT", "natsAuth.certFile", "string"],
+  ["NATS_KEY", "natsAuth.keyFile", "string"],
+  ["NATS_CONNECT_TIMEOUT_MS", "natsAuth.connectTimeoutMs", "int"],
+  ["TICKFLOW_HEALTH_PORT", "health.port", "int"],
+  ["TICKFLOW_HEALTH_HOST", "health.host", "string"],
+  ["LOG_FORMAT", "logFormat", "string"],
+  ["PORT", "gateway.port", "int"],
+  ["TICKFLOW_GATEWAY_HOST", "gateway.host", "string"],
+  ["TICKFLOW_ADMIN_TOKEN", "gateway.adminToken", "string"],
+  ["TICKFLOW_DEFAULT_HORIZON", "gateway.defaultHorizon", "string"],
+  ["DATABASE_URL", "sink.databaseUrl", "string"],
+  ["SINK_DIALECT", "sink.dialect", "string"],
+  ["SINK_SCHEMA", "sink.schema", "string"],
+  ["SINK_BATCH_SIZE", "sink.batchSize", "int"],
+  ["SINK_BATCH_MS", "sink.batchMs", "int"],
 ];
 
 const check = validator(ConfigSchema);

@@ -79,6 +79,8 @@ export type UpContribution = {
   started?(sup: Supervisor): Promise<void>;
   /** `up --once`: resolves when this plugin's bounded input has been fully processed. */
   drained?(sup: Supervisor): Promise<void>;
+  /** `up --once` on a terminal: how far the bounded input is (shown as a progress line). */
+  progress?(sup: Supervisor): { done: number; total: number; unit: string } | null;
   close?(): Promise<void>;
 };
 

@@ -27,6 +27,7 @@ import { actorKey, checkKeys } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { holderDeadline, leaseExpired } from "./lease-math.js";
 import { rendezvousOwner } from "./placement.js";
+import { connectionSecurity } from "./nats.js";
 import { PublishPool } from "./publish-pool.js";
 import { PoolCell } from "./pool-cell.js";
 
@@ -85,6 +86,7 @@ export class Supervisor {
   private pool!: PublishPool;
   private ready = { pairs: false, members: false, leases: false };
   private stopped = false;
+  private started = false;
   private reconciling = false;
   private again = false;
 
@@ -101,7 +103,11 @@ export class Supervisor {
     // Keys computed from config are checked before anything runs: a bad one stops the process with its name.
     for (const def of this.o.stages) this.keysOf(def, []);
     this.kv = await openBuckets(js);
-    this.pool = new PublishPool(PublishPool.serverOf(this.o.nc), { size: config.publish.connections, name: this.id, ackTimeoutMs: config.publish.ackTimeoutMs });
+    this.pool = new PublishPool(PublishPool.serverOf(this.o.nc), {
+      size: config.publish.connections, name: this.id, ackTimeoutMs: config.publish.ackTimeoutMs,
+      // The same credentials, TLS and deadline as the connection this supervisor was given.
+      connectOptions: connectionSecurity(this.o.nc),
+    });
     await this.checkIdFree();
     await this.heartbeat();
     await this.watch(this.kv.pairs, this.pairs, "pairs");
@@ -115,6 +121,7 @@ export class Supervisor {
       this.pools.push(pool);
       pool.start();
     }
+    this.started = true;
     this.o.log.info({ member: this.id, stages: this.o.stages.map((s) => s.stage) }, "supervisor started");
   }
 
@@ -143,6 +150,11 @@ export class Supervisor {
     this.cells.clear();
     this.held.clear();
     await this.pool.close();
+  }
+
+  /** Started, not stopped, and the pairs, members and leases watches have their initial state (the /readyz probe). */
+  isReady(): boolean {
+    return this.started && !this.stopped && this.ready.pairs && this.ready.members && this.ready.leases;
   }
 
   /**

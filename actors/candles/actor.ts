@@ -4,6 +4,7 @@ import { CandleCheck, TradeCheck, WatermarkCheck, type Candle } from "../../prot
 import { pairToToken } from "../../protocol/pairs.js";
 import { subjects } from "../../protocol/subjects.js";
 import type { Emit, StreamActorDef } from "../../supervisor/actor.js";
+import { latestKeys } from "../../supervisor/latest.js";
 import { applyTrade, applyWatermark, createCandleState, type CandleState } from "./windowing.js";
 
 export const CANDLES_STAGE = "candles";
@@ -37,6 +38,10 @@ export const candlesActor: StreamActorDef<CandleState> = {
     emitCandles(r.candles, emit);
   },
   describe: (s) => ({ eventTime: s.eventTime, lateTrades: s.lateTrades, eos: s.eos }),
+  latest: (o) => {
+    const c = o.data as Candle;
+    return o.subject.startsWith("md.candles.") ? { key: latestKeys.candles(c.tf, c.pair), ts: c.window_start_ms } : null;
+  },
 };
 
 // Runtime guard for readers of candles (the indicators stage and tests).

@@ -5,6 +5,7 @@ import { CandleCheck, type Candle, type Indicators } from "../../protocol/messag
 import { pairToToken } from "../../protocol/pairs.js";
 import { subjects } from "../../protocol/subjects.js";
 import type { StreamActorDef } from "../../supervisor/actor.js";
+import { latestKeys } from "../../supervisor/latest.js";
 import { createIndicatorState, DEFAULT_INDICATORS, updateIndicators, type IndicatorConfig, type IndicatorState } from "./engine.js";
 
 export const INDICATORS_STAGE = "indicators";
@@ -41,5 +42,9 @@ export function indicatorsActor(cfg: IndicatorConfig = DEFAULT_INDICATORS): Stre
       emit({ subject: subjects.indicators(c.tf, c.pair), msgId: `${c.tf}:${pairToToken(c.pair)}:${c.window_start_ms}`, data: out });
     },
     describe: (s) => ({ timeframes: Object.keys(s.byTf), skipped: s.skipped }),
+    latest: (o) => {
+      const x = o.data as Indicators;
+      return o.subject.startsWith("md.indicators.") ? { key: latestKeys.indicators(x.tf, x.pair), ts: x.window_start_ms } : null;
+    },
   };
 }

@@ -10,8 +10,9 @@ import { subjects } from "../../protocol/subjects.js";
 import type { Emit, InputMsg, JoinedInput, StreamActorDef } from "../../supervisor/actor.js";
 import type { Config } from "../../supervisor/config.js";
 import type { FeatureRow } from "../ml/mod.js";
+import { latestKeys } from "../../supervisor/latest.js";
 import { summarize } from "./live-stats.js";
-import { applyCandle, applyRegistry, applySentiment, createPredictorState, PERSISTENCE, type ModelRunner, type PredictorState } from "./core.js";
+import { applyCandle, applyRegistry, applySentiment, createPredictorState, PERSISTENCE, type ModelRunner, type Prediction, type PredictorState } from "./core.js";
 
 export const PREDICTOR_STAGE = "predictor";
 
@@ -70,6 +71,13 @@ export function predictorActor(deps: PredictorDeps): StreamActorDef<PredictorSta
         default:
           throw new BadInputError(`${where}: not an input of the predictor (indicators, sentiment or tf_models)`);
       }
+    },
+    // tf_latest: the newest prediction and outcome per horizon (the outcome carries the rolling live accuracy).
+    latest: (o) => {
+      const d = o.data as Prediction;
+      if (o.subject.startsWith("ml.predictions.")) return { key: latestKeys.predictions(d.horizon, d.pair), ts: d.ts_ms };
+      if (o.subject.startsWith("ml.outcomes.")) return { key: latestKeys.outcomes(d.horizon, d.pair), ts: d.ts_ms };
+      return null;
     },
     describe: (s: PredictorState) => ({
       models: Object.fromEntries(Object.entries(s.models).map(([h, m]) => [h, `${m.name} v${m.version}`])),

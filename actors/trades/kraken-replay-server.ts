@@ -80,6 +80,8 @@ export type KrakenReplayServer = {
   pairs: string[];
   /** Last recorded trade id per pair (the end of a bounded replay). */
   lastTradeIds: Record<string, number>;
+  /** Recorded trades per pair (progress displays). */
+  totals: Record<string, number>;
   /** Forcibly cuts every WebSocket connection (no closing handshake), as a network failure would. */
   dropConnections(): void;
   /** Sends `text` as-is to every connected client (malformed-frame tests). */
@@ -281,12 +283,14 @@ class ReplayServer {
     if (this.startWhen === "listening") this.start();
     const lastTradeIds: Record<string, number> = {};
     for (const [pair, list] of this.byPair) lastTradeIds[pair] = list[list.length - 1].id;
+    const totals = Object.fromEntries([...this.byPair].map(([pair, list]) => [pair, list.length]));
     return {
       wsUrl: `ws://${hostInUrl}:${port}${this.wsPath}`,
       restUrl: `http://${hostInUrl}:${port}`,
       port,
       pairs: [...this.byPair.keys()],
       lastTradeIds,
+      totals,
       dropConnections: () => {
         for (const c of this.clients) c.ws.terminate();
       },

@@ -4,7 +4,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import type { Plugin, UpContext } from "../../supervisor/plugin.js";
+import type { Plugin, UpContext, UpContribution } from "../../supervisor/plugin.js";
 import { subjects } from "../../protocol/subjects.js";
 import { lastPublishedTrade, tradesActor, TRADES_STAGE } from "./actor.js";
 import { startKrakenReplayServer } from "./kraken-replay-server.js";
@@ -50,7 +50,7 @@ async function waitEndOfStream(js: JetStreamClient, pairs: string[]): Promise<vo
   }
 }
 
-async function up(ctx: UpContext) {
+async function up(ctx: UpContext): Promise<UpContribution> {
   const { flags, config, log } = ctx;
   const speed = parseSpeed(flags.speed as string | undefined, ctx.usage);
   let files = (flags.replay as string[] | undefined)?.map((f) => resolve(f));
@@ -71,6 +71,12 @@ async function up(ctx: UpContext) {
     pairs,
     note: `replay of ${files.length} file(s) at speed ${speed} (${replay.wsUrl})`,
     drained: () => waitEndOfStream(ctx.js, pairs),
+    // Trades the sources have written to TRADES, of all the recorded ones.
+    progress: (sup) => ({
+      done: sup.status().filter((s) => s.stage === TRADES_STAGE).reduce((n, s) => n + s.processed, 0),
+      total: Object.values(replay.totals).reduce((a, b) => a + b, 0),
+      unit: "trades",
+    }),
     close: () => replay.close(),
   };
 }

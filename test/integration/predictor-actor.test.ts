@@ -6,6 +6,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { encode } from "../../protocol/codec.js";
+import { openBuckets } from "../../protocol/streams.js";
+import { decodeLatest, latestKeys } from "../../supervisor/latest.js";
 import { fitRidge, buildDataset, indicatorsOf, readCandleFile, BASE_FEATURES } from "../../actors/ml/mod.js";
 import { linearToOnnx } from "../../actors/ml/onnx.js";
 import { predictorActor } from "../../actors/predictor/actor.js";
@@ -97,6 +99,16 @@ test("predictor - swaps under a running stream lose nothing; halted mid-stream, 
     const got = [...preds, ...outs].sort((a, b) => a.seq - b.seq);
     assert.equal(got.length, want.length);
     assert.deepEqual(got.map((g) => g.msgId), want.map((w) => w.msgId), "same messages, same order");
+    // tf_latest: the newest outcome, with the rolling live accuracy next to persistence's.
+    const latest = await check(async () => {
+      const e = await (await openBuckets(env.js)).latest.get(latestKeys.outcomes("5m", PAIR));
+      const v = e ? decodeLatest(e.value) : null;
+      return v && v.ts === records[records.length - 6].window_end_ms ? v : null;
+    }, 30_000, "the newest outcome in tf_latest");
+    const lastOutcome = outs[outs.length - 1].data;
+    assert.deepEqual(latest.data, lastOutcome);
+    assert.equal(lastOutcome.live_n, 200);
+    assert.ok(lastOutcome.live_mae > 0 && lastOutcome.live_mae_ratio > 0);
     const gotBytes = await rawMessagesOf(env, "PREDICTIONS", "ml.>");
     assert.deepEqual(gotBytes.map((b) => Buffer.from(b).toString("hex")), want.map((w) => Buffer.from(encode(w.data, "msgpack")).toString("hex")), "byte-identical");
   } finally {
