@@ -20,7 +20,7 @@ export const gatewayCommand: CommandDef = {
   async run(ctx) {
     const port = portFlag(ctx.flags.port, ctx.usage);
     const url = resolveNatsUrl(ctx.flags.nats as string | undefined, ctx.config.natsUrl, ctx.config.dataDir);
-    const nc = await connectNats(url, "tickflow-gateway");
+    const nc = await connectNats(url, "tickflow-gateway", ctx.config.natsAuth);
     let gw: RunningGateway;
     try {
       gw = await startGateway({ nc, config: ctx.config, log: ctx.log, port, host: ctx.flags.host as string | undefined });

@@ -73,7 +73,7 @@ export async function startHealthServer(o: HealthOptions): Promise<HealthServer>
   };
 }
 
-/** Prometheus text: actors by stage and state, and their counters, for one process. */
+/** Prometheus text: actors by stage and state, and their counters per key (pair, source, "pool"), for one process. */
 export function actorMetrics(member: string, actors: ActorStatus[]): string {
   const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
   const lines: string[] = [];
@@ -95,9 +95,9 @@ export function actorMetrics(member: string, actors: ActorStatus[]): string {
   ];
   for (const [field, name, help] of counters) {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-    for (const a of actors) lines.push(`${name}{member="${esc(member)}",stage="${esc(a.stage)}",key="${esc(a.key)}"} ${a[field] as number}`);
+    for (const a of actors) lines.push(`${name}{member="${esc(member)}",stage="${esc(a.stage)}",key="${esc(a.key ?? a.pair ?? "")}"} ${a[field] as number}`);
   }
   lines.push("# HELP tickflow_actor_lag Messages pending for the actor's input.", "# TYPE tickflow_actor_lag gauge");
-  for (const a of actors) if (a.lag !== null) lines.push(`tickflow_actor_lag{member="${esc(member)}",stage="${esc(a.stage)}",key="${esc(a.key)}"} ${a.lag}`);
+  for (const a of actors) if (a.lag !== null) lines.push(`tickflow_actor_lag{member="${esc(member)}",stage="${esc(a.stage)}",key="${esc(a.key ?? a.pair ?? "")}"} ${a.lag}`);
   return lines.join("\n") + "\n";
 }

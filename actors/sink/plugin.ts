@@ -1,6 +1,7 @@
 // The sink's contribution to the `tickflow` CLI: `tickflow sink migrate` and `tickflow sink run`,
 // and in `tickflow up` a sink when DATABASE_URL is set (dialect from SINK_DIALECT).
 import type { CommandDef, Plugin } from "../../supervisor/plugin.js";
+import { startHealthServer } from "../../supervisor/health.js";
 import { connectNats, resolveNatsUrl } from "../../supervisor/nats.js";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { bootstrap } from "../../protocol/streams.js";
@@ -32,13 +33,21 @@ export const sinkCommand: CommandDef = {
         return;
       }
       const url = resolveNatsUrl(ctx.flags.nats as string | undefined, ctx.config.natsUrl, ctx.config.dataDir);
-      const nc = await connectNats(url, "tickflow-sink");
+      const nc = await connectNats(url, "tickflow-sink", ctx.config.natsAuth);
+      // Kubernetes probes (TICKFLOW_HEALTH_PORT): live while NATS is connected, ready once consuming.
+      let started = false;
+      const health = ctx.config.health.port
+        ? await startHealthServer({ port: ctx.config.health.port, host: ctx.config.health.host, nc, ready: () => started })
+        : null;
       await bootstrap(jetstream(nc), await jetstreamManager(nc), ctx.config.storage);
       const sink = new Sink({ nc, settings: s, log: ctx.log, pool, codec: ctx.config.codec });
       await sink.start();
-      process.stderr.write(`tickflow sink: ${s.dialect} ${redact(s.databaseUrl)} schema ${s.schema} · NATS ${url}\n`);
+      started = true;
+      process.stderr.write(`tickflow sink: ${s.dialect} ${redact(s.databaseUrl)} schema ${s.schema} · NATS ${url}${health ? ` · health :${health.port}` : ""}\n`);
       await ctx.stopSignal;
+      started = false;
       await sink.stop();
+      await health?.close();
       await nc.drain().catch(() => {});
     } finally {
       await pool.end().catch(() => {});

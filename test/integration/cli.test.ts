@@ -1,6 +1,7 @@
 // The README's path, as a user runs it: `tickflow up --replay … --speed max --once` against a
 // nats-server, then `tickflow tail … --all` and `tickflow status --json`, each a real process.
 import { after, before, test } from "node:test";
+import { createServer, type AddressInfo } from "node:net";
 import assert from "node:assert/strict";
 import { EMA, OBV, RSI, SMA } from "technicalindicators";
 import { BTC_FILE, ETH_FILE, close, oracleCandles, readTrades } from "../harness/data.js";
@@ -18,7 +19,8 @@ after(async () => {
 });
 
 test("cli - up --replay --speed max --once, then tail --all gives candles equal to an independent computation from the files", async () => {
-  await tickflowOk(["up", ...nats, "--replay", BTC_FILE, "--replay", ETH_FILE, "--speed", "max", "--once"], FAST_LEASES);
+  // Several files after one --replay, as the README writes it (`--replay FILE…`).
+  await tickflowOk(["up", ...nats, "--replay", BTC_FILE, ETH_FILE, "--speed", "max", "--once"], FAST_LEASES);
   for (const [file, token] of [[BTC_FILE, "BTC-USDT"], [ETH_FILE, "ETH-USDT"]] as const) {
     const raw = readTrades(file);
     for (const [tf, ms] of [["1m", 60_000], ["5m", 300_000]] as const) {
@@ -95,6 +97,27 @@ test("cli - bad arguments and config get a clear message and exit code 2 / 1", a
   const pair = tickflow(["pairs", "add", "BTCUSD", ...nats]);
   assert.equal((await pair.exited).code, 1);
   assert.match(pair.stderr(), /"BTCUSD" is not a pair/);
+  // A stray positional argument is an error, never silently ignored.
+  const stray = tickflow(["up", ...nats, "--pairs", "BTC/USD", "ETH/USD", "--once"]);
+  assert.equal((await stray.exited).code, 2);
+  assert.match(stray.stderr(), /up does not take positional arguments: unexpected "ETH\/USD"/);
+  const extra = tickflow(["status", "now", ...nats]);
+  assert.equal((await extra.exited).code, 2);
+  assert.match(extra.stderr(), /status does not take positional arguments: unexpected "now"/);
+});
+
+test("cli - a command waiting on a server that never answers stops at its deadline and says what it waited for", async () => {
+  // Accepts TCP and says nothing: a NATS client waits for the INFO line that never comes.
+  const silent = createServer(() => {});
+  await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+  const port = (silent.address() as AddressInfo).port;
+  try {
+    const st = tickflow(["status", "--nats", `nats://127.0.0.1:${port}`, "--timeout", "2"]);
+    assert.equal((await st.exited).code, 1);
+    assert.match(st.stderr(), new RegExp(`timed out after 2 s waiting for a connection to NATS at nats://127.0.0.1:${port}`));
+  } finally {
+    silent.close();
+  }
 });
 
 test("cli - pairs add/ls/rm edit the desired pairs", async () => {

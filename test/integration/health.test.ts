@@ -8,9 +8,11 @@ import { actorMetrics, HEALTH_PATHS, startHealthServer, type HealthServer } from
 import { connectNats } from "../../supervisor/nats.js";
 import { startWorker, type Worker } from "../../supervisor/worker.js";
 import { DEFAULT_CONFIG } from "../../supervisor/config.js";
+import type { ActorStatus } from "../../supervisor/actor-cell.js";
 import { check, NatsServer } from "../harness/nats.js";
 import { addPair, quietLog, testConfig } from "../harness/pipeline.js";
-import { FAST_LEASES, tickflow } from "../harness/procs.js";
+import { FAST_LEASES, tickflow, tickflowOk } from "../harness/procs.js";
+import pg from "pg";
 import { createServer } from "node:net";
 
 async function freePort(): Promise<number> {
@@ -74,19 +76,19 @@ test("health - liveness follows the NATS connection, readiness the supervisor, m
 test("health - actorMetrics counts actors by stage and state and escapes label values", () => {
   const base = { owner: "m", lastSeq: 0, lastInputTs: null, lastInputAt: null, processed: 5, published: 4, duplicates: 0, deadLetters: 1, restarts: 2, lastError: null, detail: {} };
   const text = actorMetrics('m"1', [
-    { ...base, stage: "candles", pair: "BTC/USD", state: "running", lag: 3 },
-    { ...base, stage: "candles", pair: "ETH/USD", state: "running", lag: null },
-    { ...base, stage: "trades", pair: "BTC/USD", state: "failed", lag: null },
-  ] as never);
+    { ...base, stage: "candles", key: "BTC/USD", state: "running", lag: 3 },
+    { ...base, stage: "candles", key: "ETH/USD", state: "running", lag: null },
+    { ...base, stage: "trades", key: "BTC/USD", state: "failed", lag: null },
+  ] as ActorStatus[]);
   assert.match(text, /tickflow_actors\{member="m\\"1",stage="candles",state="running"\} 2\n/);
   assert.match(text, /tickflow_actors\{member="m\\"1",stage="trades",state="failed"\} 1\n/);
   assert.match(text, /tickflow_actor_lag\{member="m\\"1",stage="candles",key="BTC\/USD"\} 3\n/);
   assert.doesNotMatch(text, /tickflow_actor_lag\{[^}]*ETH/);
 });
 
-test("health - tickflow run --health-port serves the probes the Helm chart points at", async () => {
+test("health - tickflow run with TICKFLOW_HEALTH_PORT (as the Helm chart sets it) serves the probes", async () => {
   const port = await freePort();
-  const proc = tickflow(["run", "--stages", "candles", "--id", "hp1", "--nats", server.url, "--health-port", String(port)], { ...FAST_LEASES, TICKFLOW_HEALTH_HOST: "127.0.0.1" });
+  const proc = tickflow(["run", "--stages", "candles", "--id", "hp1", "--nats", server.url], { ...FAST_LEASES, TICKFLOW_HEALTH_PORT: String(port), TICKFLOW_HEALTH_HOST: "127.0.0.1" });
   try {
     const url = (p: string) => `http://127.0.0.1:${port}${p}`;
     await check(async () => (await fetch(url(HEALTH_PATHS.ready)).catch(() => null))?.status === 200, 60_000, `/readyz of tickflow run (stderr: ${proc.stderr()})`);
@@ -95,5 +97,25 @@ test("health - tickflow run --health-port serves the probes the Helm chart point
   } finally {
     const { code } = await proc.kill("SIGTERM");
     assert.equal(code, 0, proc.stderr());
+  }
+});
+
+test("health - tickflow sink run serves the same probes (ready once it consumes)", async () => {
+  const DB = "postgres://postgres@127.0.0.1:5432/test";
+  const schema = `tf_health_${process.pid}_${Date.now().toString(36)}`;
+  const env = { ...FAST_LEASES, DATABASE_URL: DB, SINK_DIALECT: "postgres", SINK_SCHEMA: schema, NATS_URL: server.url };
+  const admin = new pg.Pool({ connectionString: DB, max: 1 });
+  const port = await freePort();
+  let proc: ReturnType<typeof tickflow> | null = null;
+  try {
+    await tickflowOk(["sink", "migrate"], env);
+    proc = tickflow(["sink", "run", "--nats", server.url], { ...env, TICKFLOW_HEALTH_PORT: String(port), TICKFLOW_HEALTH_HOST: "127.0.0.1" });
+    const p = proc;
+    await check(async () => (await fetch(`http://127.0.0.1:${port}${HEALTH_PATHS.ready}`).catch(() => null))?.status === 200, 60_000, `/readyz of tickflow sink run (stderr: ${p.stderr()})`);
+    assert.equal((await fetch(`http://127.0.0.1:${port}${HEALTH_PATHS.live}`)).status, 200);
+  } finally {
+    if (proc) assert.equal((await proc.kill("SIGTERM")).code, 0, proc.stderr());
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
+    await admin.end();
   }
 });

@@ -7,12 +7,19 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
+import { plugins } from "../../bin/stages.js";
+import { TABLES } from "../../actors/sink/mod.js";
 import { HEALTH_PATHS } from "../../supervisor/health.js";
 import { ROOT } from "../harness/data.js";
 import { extractHelm, type Helm } from "../harness/helm.js";
 
 const CHART = join(ROOT, "charts", "tickflow");
 const STAGES = ["trades", "candles", "indicators", "news", "scorer", "sentiment", "predictor", "trainer", "sink"];
+/** What this build's `tickflow` runs: stage names for `run --stages`, and commands (the sink is `sink run`). */
+const CLI_STAGES = new Set(plugins.flatMap((p) => (p.stages ?? []).map((s) => s.stage)));
+const CLI_COMMANDS = new Set(plugins.flatMap((p) => (p.commands ?? []).map((c) => c.name)));
+const commandOf = (stage: string) => (stage === "sink" ? ["tickflow", "sink", "run"] : ["tickflow", "run", "--stages", stage]);
+const ALL_ON = Object.fromEntries(STAGES.map((s) => [s, { enabled: true }]));
 /** The gateway's probe routes (gateway/: GET /health and /ready). */
 const GATEWAY_PROBES = { live: "/health", ready: "/ready" };
 
@@ -94,24 +101,35 @@ describe("default values", () => {
     for (const m of ms) await validate(m);
   });
 
-  test("helm chart - one Deployment per stage running `tickflow run --stages <stage>`, replicas from values", async () => {
+  test("helm chart - a Deployment for every stage this build of tickflow runs, and none for stages it does not have yet", async () => {
     const values = (await import("yaml")).parse(readFileSync(join(CHART, "values.yaml"), "utf8"));
     for (const stage of STAGES) {
-      const d = deployment(ms, stage);
-      assert.deepEqual(container(d).command, ["tickflow", "run", "--stages", stage]);
+      const known = stage === "sink" ? CLI_COMMANDS.has("sink") : CLI_STAGES.has(stage);
+      assert.equal(values.stages[stage].enabled, known, `stages.${stage}.enabled should be ${known}: the CLI ${known ? "runs" : "does not know"} it`);
+      const d = ms.find((m) => m.kind === "Deployment" && m.metadata.name === `tf-tickflow-${stage}`);
+      assert.equal(Boolean(d), known, `Deployment for ${stage}`);
+      if (!d) continue;
+      assert.deepEqual(container(d).command, commandOf(stage));
       assert.equal(d.spec.replicas, values.stages[stage].replicas, `${stage} replicas`);
       assert.equal(d.spec.template.metadata.labels["app.kubernetes.io/component"], stage);
     }
+    assert.ok(CLI_COMMANDS.has("gateway"));
     assert.deepEqual(container(deployment(ms, "gateway")).command, ["tickflow", "gateway"]);
     assert.equal(deployment(ms, "gateway").spec.replicas, values.gateway.replicas);
-    assert.equal(all(ms, "Deployment").length, STAGES.length + 1);
   });
 
-  test("helm chart - probes point at the endpoints the processes serve", () => {
-    const port = Number(settings(ms).TICKFLOW_HEALTH_PORT);
+  test("helm chart - with every stage enabled, each Deployment's command names its stage", async () => {
+    const on = await render({ stages: ALL_ON });
+    for (const stage of STAGES) assert.deepEqual(container(deployment(on, stage)).command, commandOf(stage));
+    assert.equal(all(on, "Deployment").length, STAGES.length + 1);
+  });
+
+  test("helm chart - probes point at the endpoints the processes serve", async () => {
+    const on = await render({ stages: ALL_ON });
+    const port = Number(settings(on).TICKFLOW_HEALTH_PORT);
     assert.ok(port > 0);
     for (const stage of STAGES) {
-      const c = container(deployment(ms, stage));
+      const c = container(deployment(on, stage));
       const named = Object.fromEntries(c.ports.map((p: any) => [p.name, p.containerPort]));
       assert.equal(named.health, port, `${stage}: the health port is the one TICKFLOW_HEALTH_PORT opens`);
       for (const [probe, path] of [["livenessProbe", HEALTH_PATHS.live], ["readinessProbe", HEALTH_PATHS.ready], ["startupProbe", HEALTH_PATHS.live]]) {
@@ -120,7 +138,7 @@ describe("default values", () => {
       }
     }
     const g = container(deployment(ms, "gateway"));
-    assert.equal(g.ports[0].containerPort, Number(settings(ms).TICKFLOW_GATEWAY_PORT));
+    assert.equal(g.ports[0].containerPort, Number(settings(ms).PORT), "tickflow gateway listens on PORT");
     assert.equal(g.livenessProbe.httpGet.path, GATEWAY_PROBES.live);
     assert.equal(g.readinessProbe.httpGet.path, GATEWAY_PROBES.ready);
     // Once the gateway is in this checkout, its routes must include the probed paths.
@@ -162,23 +180,30 @@ describe("default values", () => {
     assert.match(job.metadata.annotations!["helm.sh/hook"], /post-install/);
     assert.match(job.metadata.annotations!["helm.sh/hook"], /post-upgrade/);
     assert.deepEqual(container(job).command, ["tickflow", "pairs", "add", "BTC/USD", "ETH/USD"]);
+    assert.deepEqual(job.spec.template.spec.initContainers[0].command, ["tickflow", "sink", "migrate"], "the sink's tables before the sink writes");
     const pod = one(ms, "Pod", "tf-tickflow-test");
     assert.equal(pod.metadata.annotations!["helm.sh/hook"], "test");
     const env = Object.fromEntries(pod.spec.containers[0].env.filter((e: any) => "value" in e).map((e: any) => [e.name, e.value]));
     assert.equal(env.GATEWAY_URL, "http://tf-tickflow-gateway:80");
-    assert.equal(env.STAGES, "trades,candles,indicators,predictor");
+    assert.equal(env.STAGES, "trades,candles,indicators");
     assert.match(pod.spec.containers[0].args[0], /tickflow", \["status", "--json"\]/);
     assert.ok(one(ms, "Service", "tf-tickflow-gateway"));
   });
 
-  test("helm chart - the Grafana dashboard ConfigMap carries the sidecar label and queries the sink's tables", () => {
+  test("helm chart - the Grafana dashboard ConfigMap carries the sidecar label and queries the sink's tables", async () => {
     const cm = one(ms, "ConfigMap", "tf-tickflow-grafana-dashboard");
     assert.equal(cm.metadata.labels!.grafana_dashboard, "1");
     const dash = JSON.parse(cm.data["tickflow.json"]);
     const sql = dash.panels.map((p: any) => `${p.title}: ${p.targets[0].rawSql}`).join("\n");
-    assert.match(sql, /Candles[^]*?FROM candles\n/);
-    assert.match(sql, /Predicted vs actual[^]*predicted_price[^]*actual_price[^]*FROM outcomes/);
+    assert.match(sql, /Candles[^]*?FROM tickflow\.candles\n/);
+    assert.match(sql, /Predicted vs actual[^]*predicted_price[^]*actual_price[^]*FROM tickflow\.outcomes/);
     assert.match(sql, /avg\(abs_error\)[^]*avg\(baseline_abs_error\)/);
+    // The tables and columns are the sink's (actors/sink/tables.ts): a rename there fails here.
+    const values = (await import("yaml")).parse(readFileSync(join(CHART, "values.yaml"), "utf8"));
+    assert.deepEqual(Object.values(values.database.tables).sort(), TABLES.map((t) => t.name).sort());
+    const cols = (table: string) => new Set(TABLES.find((t) => t.name === table)!.cols.map((c) => c.name));
+    for (const c of ["pair", "tf", "window_start_ms", "open", "high", "low", "close", "volume"]) assert.ok(cols("candles").has(c), `candles.${c}`);
+    for (const c of ["pair", "horizon_s", "target_ts_ms", "predicted_price", "actual_price", "abs_error", "baseline_abs_error"]) assert.ok(cols("outcomes").has(c), `outcomes.${c}`);
   });
 });
 
@@ -239,6 +264,23 @@ describe("non-default values", () => {
     assert.equal(vols["nats-tls"].secret.secretName, "nats-client-tls");
   });
 
+  test("helm chart - the bundled NATS can require the same token, read from the chart's Secret, never written in its config", async () => {
+    const token = "tok-bundled-31x9";
+    const ms = await render({
+      nats: {
+        auth: { token },
+        config: { merge: { authorization: { token: "<< $NATS_TOKEN >>" } } },
+        container: { env: { NATS_TOKEN: { valueFrom: { secretKeyRef: { name: "tf-tickflow-secrets", key: "NATS_TOKEN" } } } } },
+      },
+    });
+    for (const m of ms) await validate(m);
+    assert.match(one(ms, "ConfigMap", "tf-nats-config").data["nats.conf"], /"token": \$NATS_TOKEN/);
+    for (const c of all(ms, "ConfigMap")) assert.ok(!JSON.stringify(c).includes(token), `${c.metadata.name} holds the token`);
+    const natsEnv = one(ms, "StatefulSet", "tf-nats").spec.template.spec.containers[0].env;
+    assert.deepEqual(natsEnv.find((e: any) => e.name === "NATS_TOKEN").valueFrom.secretKeyRef, { name: "tf-tickflow-secrets", key: "NATS_TOKEN" });
+    assert.equal(Buffer.from(one(ms, "Secret", "tf-tickflow-secrets").data.NATS_TOKEN, "base64").toString(), token);
+  });
+
   test("helm chart - an existing Secret replaces the chart's; table names come from one place", async () => {
     const ms = await render({ secrets: { existingSecret: "prod-tickflow" }, nats: { auth: { useCreds: true } }, database: { tables: { outcomes: "tf_outcomes", candles: "tf_candles" } } });
     assert.equal(all(ms, "Secret").length, 0);
@@ -246,15 +288,16 @@ describe("non-default values", () => {
     assert.equal(env.find((e) => e.name === "DATABASE_URL").valueFrom.secretKeyRef.name, "prod-tickflow");
     assert.equal(deployment(ms, "sink").spec.template.spec.volumes.find((v: any) => v.name === "nats-creds").secret.secretName, "prod-tickflow");
     const dash = one(ms, "ConfigMap", "tf-tickflow-grafana-dashboard").data["tickflow.json"];
-    assert.match(dash, /FROM tf_outcomes/);
-    assert.match(dash, /FROM tf_candles/);
-    assert.doesNotMatch(dash, /FROM (outcomes|candles)\b/);
-    assert.equal(settings(ms).TICKFLOW_TABLE_OUTCOMES, "tf_outcomes");
+    assert.match(dash, /FROM tickflow\.tf_outcomes/);
+    assert.match(dash, /FROM tickflow\.tf_candles/);
+    assert.doesNotMatch(dash, /FROM tickflow\.(outcomes|candles)\b/);
+    assert.equal(settings(ms).SINK_SCHEMA, "tickflow");
   });
 
   test("helm chart - the values schema rejects what cannot work, with the setting named", async () => {
     const bad: [unknown, RegExp][] = [
       [{ stages: { candles: { replicas: -1 } } }, /stages\.candles\.replicas|replicas/],
+      [{ database: { dialect: "mysql" } }, /dialect/],
       [{ stages: { candel: { replicas: 1 } } }, /candel/],
       [{ pairs: ["btc-usd"] }, /pairs/],
       [{ nats: { enabled: false } }, /nats\.url is required when nats\.enabled is false/],
