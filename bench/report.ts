@@ -41,6 +41,11 @@ export type BenchReport = {
   failover: FailoverResult | null;
   pairs: PairsResult | null;
   joined: JoinedResult | null;
+  /** Prediction figures (bench/predict.ts, bench/train.ts), when measured. */
+  predict?: unknown;
+  train?: unknown;
+  /** Further numbered sections, already formatted (first line the title). */
+  sections: string[][];
   errors: string[];
 };
 
@@ -121,6 +126,12 @@ export function formatReport(r: BenchReport): string {
     if (p.kbPerIdleActor !== null) line(`   RSS per idle actor: ${fixed(p.kbPerIdleActor, 1)} KB (slope of idle RSS from the fewest to the most actors)`);
   }
   if (r.joined) formatJoined(r.joined, line);
+  let n = 5;
+  for (const sec of r.sections) {
+    line();
+    line(`${n++}. ${sec[0]}`);
+    for (const l of sec.slice(1)) line(l);
+  }
 
   if (r.errors.length) {
     line();

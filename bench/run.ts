@@ -3,7 +3,7 @@
 // (temp stores), and everything it starts is stopped at the end, also on failure or Ctrl-C.
 //
 // Options (after `npm run bench --`):
-//   --only raw,pipeline,failover,pairs,joined,gateway,sink   run only some parts (default: all)
+//   --only raw,pipeline,failover,pairs,joined,gateway,sink,predict,train   run only some parts (default: all)
 //   --trades N                     target input size (default 200000; rounded to whole copies of the recorded data)
 //   --runs N                       raw and pipeline repetitions, interleaved (default 3)
 //   --rounds N                     failover kills (default 5)
@@ -26,10 +26,12 @@ import { rawRun, summariseRaw, type RawRun } from "./raw-publish.js";
 import { asTrades, buildReplayInput } from "./replay-input.js";
 import { sentimentBench, formatSentiment, type SentimentBench } from "./sentiment.js";
 import { formatReport, summarisePipeline, type BenchReport } from "./report.js";
+import { formatPredict, predictBench } from "./predict.js";
 import { formatServe, gatewayBench, sinkBench, type GatewayBench, type SinkBench } from "./serve.js";
+import { formatTrain, trainBench } from "./train.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink", "sentiment"] as const;
+const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink", "sentiment", "predict", "train"] as const;
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 let interrupted = false;
@@ -69,7 +71,7 @@ async function main(): Promise<number> {
       eventSpanMinutes: spans.length ? Math.max(...spans) / 60_000 : 0,
     },
     variant: noAsyncTraces ? "what-if: NATS connections with noAsyncTraces: true (production uses the nats.js default)" : null,
-    raw: null, pipeline: null, failover: null, pairs: null, joined: null, errors: [],
+    raw: null, pipeline: null, failover: null, pairs: null, joined: null, errors: [], sections: [],
   };
   progress(`input: ${input.records.length} trades (${input.copies} copies of ${input.recordedTrades})`);
 
@@ -154,6 +156,27 @@ async function main(): Promise<number> {
       report.errors.push(`sentiment: ${(err as Error).stack ?? err}`);
     }
     await cleanupAll();
+  }
+
+  if (only.has("predict")) {
+    try {
+      const p = await predictBench(progress);
+      report.predict = p;
+      report.sections.push(formatPredict(p));
+    } catch (err) {
+      report.errors.push(`predict: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
+  }
+
+  if (only.has("train")) {
+    try {
+      const t = await trainBench(progress);
+      report.train = t;
+      report.sections.push(formatTrain(t));
+    } catch (err) {
+      report.errors.push(`train: ${(err as Error).stack ?? err}`);
+    }
   }
 
   // Interrupted: the teardown is already under way; a partial report must not replace latest.json.

@@ -5,6 +5,8 @@ import { indicatorsPlugin } from "../actors/indicators/plugin.js";
 import { sinkPlugin } from "../actors/sink/plugin.js";
 import { sentimentPlugin } from "../actors/sentiment/plugin.js";
 import { tradesPlugin } from "../actors/trades/plugin.js";
+import { predictorPlugin } from "../actors/predictor/plugin.js";
+import { trainerPlugin } from "../actors/trainer/plugin.js";
 import { gatewayPlugin } from "../gateway/plugin.js";
 import type { Plugin } from "../supervisor/plugin.js";
 
@@ -12,6 +14,8 @@ export const plugins: Plugin[] = [
   tradesPlugin,
   candlesPlugin,
   indicatorsPlugin,
+  trainerPlugin,
+  predictorPlugin,
   sinkPlugin,
   gatewayPlugin,
   sentimentPlugin,

@@ -17,6 +17,14 @@ export const ErrorCode = {
   KrakenApi: "TF_KRAKEN_API",
   /** A REST backfill gave up after its retry budget. */
   KrakenBackfillFailed: "TF_KRAKEN_BACKFILL_FAILED",
+  /** Prediction: a registry record kept changing under a compare-and-set update. */
+  RegistryConflict: "TF_REGISTRY_CONFLICT",
+  /** Prediction: a model artifact named by the registry is missing or does not match its digest. */
+  ArtifactMissing: "TF_ARTIFACT_MISSING",
+  /** Prediction: too little data to train or evaluate (fewer rows than folds and settings need). */
+  NotEnoughData: "TF_NOT_ENOUGH_DATA",
+  /** Prediction: the exported ONNX model does not reproduce the in-process model. */
+  OnnxMismatch: "TF_ONNX_MISMATCH",
   /** NATS refused our credentials (creds file, user/password or token). */
   NatsAuth: "TF_NATS_AUTH",
   /** The TLS handshake with NATS failed (unknown CA, missing client certificate, TLS required/not offered). */

@@ -5,6 +5,7 @@ import {
   type JetStreamClient, type JetStreamManager, type StreamConfig,
 } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
 import { nanos } from "@nats-io/transport-node";
 
 export type StreamName = "TRADES" | "CANDLES" | "INDICATORS" | "NEWS" | "SENTIMENT" | "PREDICTIONS" | "DLQ" | "JOURNAL";
@@ -135,6 +136,16 @@ export async function bootstrap(js: JetStreamClient, jsm: JetStreamManager, s: S
       ttl: bucket === BUCKETS.members ? 60_000 : 0,
     });
     report.created.push(`kv ${bucket}`);
+  }
+  // Model artifacts (ONNX). Objm.create opens an existing store, so this is idempotent too.
+  const objExists = await jsm.streams.info(`OBJ_${ARTIFACTS_BUCKET}`).then(() => true, (err) => {
+    if (isNotFound(err)) return false;
+    throw err;
+  });
+  if (objExists) report.unchanged.push(`object store ${ARTIFACTS_BUCKET}`);
+  else {
+    await new Objm(js).create(ARTIFACTS_BUCKET, { replicas: s.replicas, storage: StorageType.File });
+    report.created.push(`object store ${ARTIFACTS_BUCKET}`);
   }
   return report;
 }

@@ -279,7 +279,10 @@ export class ActorCell {
             const data = decode(m.data, m.headers?.get(HDR_CONTENT_TYPE) || null);
             input = { input: "main", subject: m.subject, seq: m.seq, data, header: (n) => m.headers?.get(n) || undefined, raw: m.data };
           }
-          def.receive(state, input, emit);
+          // A promise only when the behaviour must wait for something first (the predictor loading a
+          // model): awaited here, so its outputs and the next input still follow in order.
+          const pending = def.receive(state, input, emit);
+          if (pending) await pending;
         } catch (err) {
           if (!(err instanceof BadInputError) && !(err instanceof TickflowError && (err.code === ErrorCode.BadCodec || err.code === ErrorCode.BadMessage))) throw err;
           outs.length = 0;

@@ -44,6 +44,8 @@ export type JoinedInput = { name: string; stream: string; filter: string };
  * together with the sequence of the last input applied. `receive` must be deterministic: same
  * state + same input ⇒ same outputs, byte for byte. It throws `BadInputError` for input it can
  * never use (the runtime dead-letters it and goes on); any other throw is a crash (restart).
+ * It may return a promise when it must wait for something before it can finish (the predictor
+ * loading a model): the runtime awaits it before publishing its outputs and applying the next input.
  */
 export type StreamActorDef<S> = {
   kind: "stream";
@@ -58,7 +60,7 @@ export type StreamActorDef<S> = {
    */
   input(key: string): { stream: string; filter: string } | JoinedInput[];
   init(key: string, config: Config): S;
-  receive(state: S, msg: InputMsg, emit: Emit): void;
+  receive(state: S, msg: InputMsg, emit: Emit): void | Promise<void>;
   /** Small facts for `tickflow status` (e.g. late trades counted). */
   describe?(state: S): Record<string, unknown>;
   /** Marks an output as the newest value of a `tf_latest` key (see supervisor/latest.ts); null for the others. */

@@ -50,6 +50,31 @@ export const ConfigSchema = Type.Object({
     ackTimeoutMs: Int(500, 600_000),
   }),
   log: Type.Object({ level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))) }),
+  /** Prediction (trainer and predictor): horizons, walk-forward validation, promotion gate, retraining. */
+  ml: Type.Object({
+    /** Horizons predicted and trained, as durations (5m, 15m, 1h). */
+    horizons: Type.Array(Type.String({ pattern: "^[1-9][0-9]{0,4}[smhd]$" }), { minItems: 1 }),
+    /** Candle timeframe the features are built on. */
+    timeframe: Type.String({ pattern: "^[1-9][0-9]{0,4}[smhd]$" }),
+    /** Promotion needs a one-sided Diebold–Mariano p-value below this, against persistence and the champion. */
+    alpha: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+    folds: Int(1, 50),
+    /** Share of the rows only ever trained on, before the first test block. */
+    initialTrainFraction: Type.Number({ minimum: 0.1, maximum: 0.9 }),
+    /** Gap between training rows and a test block; 0 = the horizon (never less than the horizon). */
+    embargoMs: Int(0, 86_400_000 * 30),
+    /** Wall-time budget of one candidate's hyper-parameter search per fold. */
+    searchBudgetMs: Int(1, 3_600_000),
+    seed: Int(0, 2 ** 31 - 1),
+    /** Fewer usable rows than this and a run is recorded as skipped. */
+    minRows: Int(100, 100_000_000),
+    /** Trainer actor: retrain after this many new candles (event time, from its input). */
+    retrainEveryCandles: Int(1, 10_000_000),
+    /** Trainer actor: train on at most this many most recent candles. */
+    maxTrainCandles: Int(100, 100_000_000),
+    /** Predictor: outcomes kept for the rolling live metrics. */
+    liveWindow: Int(1, 100_000),
+  }),
   // --- runtime: pool stages (competing consumers) ---
   pool: Type.Object({
     /** Messages in flight per process and pool stage (LLM calls are slow: several at once). */
@@ -150,6 +175,10 @@ export const DEFAULT_CONFIG: Config = {
   storage: structuredClone(DEFAULT_STORAGE),
   publish: { connections: 4, ackTimeoutMs: 10_000 },
   log: { level: "info" },
+  ml: {
+    horizons: ["5m"], timeframe: "1m", alpha: 0.05, folds: 5, initialTrainFraction: 0.5, embargoMs: 0, searchBudgetMs: 30_000, seed: 42,
+    minRows: 1000, retrainEveryCandles: 1440, maxTrainCandles: 43_200, liveWindow: 1440,
+  },
   pool: { concurrency: 4, maxDeliver: 5, ackWaitMs: 30_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 },
   natsAuth: { credsFile: "", user: "", password: "", token: "", caFile: "", certFile: "", keyFile: "", connectTimeoutMs: 10_000 },
   health: { port: 0, host: "0.0.0.0" },
@@ -173,7 +202,7 @@ export const DEFAULT_CONFIG: Config = {
 };
 
 /** Environment variable → config path, with how to parse it. */
-const ENV: [string, string, "string" | "int" | "list"][] = [
+const ENV: [string, string, "string" | "int" | "list" | "number"][] = [
   ["NATS_URL", "natsUrl", "string"],
   ["TICKFLOW_DATA_DIR", "dataDir", "string"],
   ["TICKFLOW_CODEC", "codec", "string"],
@@ -194,6 +223,13 @@ const ENV: [string, string, "string" | "int" | "list"][] = [
   ["TICKFLOW_PUBLISH_CONNECTIONS", "publish.connections", "int"],
   ["TICKFLOW_PUBLISH_ACK_TIMEOUT_MS", "publish.ackTimeoutMs", "int"],
   ["LOG_LEVEL", "log.level", "string"],
+  ["TICKFLOW_ML_HORIZONS", "ml.horizons", "list"],
+  ["TICKFLOW_ML_ALPHA", "ml.alpha", "number"],
+  ["TICKFLOW_ML_FOLDS", "ml.folds", "int"],
+  ["TICKFLOW_ML_SEARCH_BUDGET_MS", "ml.searchBudgetMs", "int"],
+  ["TICKFLOW_ML_SEED", "ml.seed", "int"],
+  ["TICKFLOW_ML_RETRAIN_EVERY", "ml.retrainEveryCandles", "int"],
+  ["TICKFLOW_ML_MAX_TRAIN_CANDLES", "ml.maxTrainCandles", "int"],
   ["TICKFLOW_POOL_CONCURRENCY", "pool.concurrency", "int"],
   ["TICKFLOW_POOL_MAX_DELIVER", "pool.maxDeliver", "int"],
   ["TICKFLOW_POOL_ACK_WAIT_MS", "pool.ackWaitMs", "int"],
@@ -279,8 +315,12 @@ export function validateConfig(cfg: unknown): Config {
   return c;
 }
 
-function parseValue(raw: string, kind: "string" | "int" | "list", where: string): unknown {
+function parseValue(raw: string, kind: "string" | "int" | "list" | "number", where: string): unknown {
   if (kind === "string") return raw;
+  if (kind === "number") {
+    if (!/^-?[0-9]*\.?[0-9]+(e-?[0-9]+)?$/i.test(raw.trim())) throw new ConfigError(`${where}: expected a number, got "${raw}"`);
+    return Number(raw);
+  }
   if (kind === "list") return raw.split(",").map((s) => s.trim()).filter(Boolean);
   if (!/^-?[0-9]+$/.test(raw.trim())) throw new ConfigError(`${where}: expected a whole number, got "${raw}"`);
   return Number(raw);

@@ -207,7 +207,7 @@ describe("default values", () => {
     assert.equal(pod.metadata.annotations!["helm.sh/hook"], "test");
     const env = Object.fromEntries(pod.spec.containers[0].env.filter((e: any) => "value" in e).map((e: any) => [e.name, e.value]));
     assert.equal(env.GATEWAY_URL, "http://tf-tickflow-gateway:80");
-    assert.equal(env.STAGES, "trades,candles,indicators");
+    assert.equal(env.STAGES, "trades,candles,indicators,predictor");
     assert.match(pod.spec.containers[0].args[0], /tickflow", \["status", "--json"\]/);
     assert.ok(one(ms, "Service", "tf-tickflow-gateway"));
   });

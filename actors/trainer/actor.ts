@@ -1,0 +1,94 @@
+// Trainer actor, one per pair: follows the pair's indicator records (md.indicators.<tf>.<pair>)
+// and retrains every `ml.retrainEveryCandles` new candles — a schedule in event time, counted
+// from the data, never from our clock. A run is awaited before the next candle is read, so runs
+// of one pair never overlap; the CPU part runs in a worker thread, one at a time per process.
+// Its resume point is its output: the newest candle a recorded run has read (`data.input_to_ms`
+// in tf_models), so it needs no checkpoint of its own.
+import { DeliverPolicy } from "@nats-io/jetstream";
+import { decodeMsg } from "../../protocol/codec.js";
+import { IndicatorsCheck } from "../../protocol/messages.js";
+import { subjects } from "../../protocol/subjects.js";
+import { timeframeMs } from "../../protocol/timeframes.js";
+import type { SourceActorDef, SourceContext } from "../../supervisor/actor.js";
+import type { ComputedRun, ComputeRequest } from "./compute-run.js";
+import { Registry } from "./registry.js";
+import { readIndicators, readSentiment } from "./stream-data.js";
+import { runTraining } from "./train-run.js";
+import { computeInWorker } from "./train-worker.js";
+
+export const TRAINER_STAGE = "trainer";
+
+/** How long one training's stream reads may take before the run fails (and the actor restarts). */
+const READ_DEADLINE_MS = 120_000;
+
+export type TrainerOptions = { compute?: (req: ComputeRequest, signal?: AbortSignal) => Promise<ComputedRun> };
+
+export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
+  return {
+    kind: "source",
+    stage: TRAINER_STAGE,
+    async run(ctx: SourceContext): Promise<void> {
+      const { config, js, signal } = ctx;
+      // Keyed by pair (the default key source), so the pair is always set.
+      const pair = ctx.pair ?? ctx.key;
+      const ml = config.ml;
+      const tfMs = timeframeMs(ml.timeframe);
+      const reg = await Registry.open(js);
+      let trainedThrough = -1;
+      for (const h of ml.horizons) {
+        const { record } = await reg.get(pair, h);
+        for (const r of record.runs) trainedThrough = Math.max(trainedThrough, r.data.input_to_ms ?? r.data.to_ms ?? -1);
+      }
+      const subject = subjects.indicators(ml.timeframe, pair);
+      // Start at the storage time of the last candle read: a record is stored after its event
+      // time, so this never skips one; older ones are skipped below by their own event time.
+      const c = await js.consumers.get("INDICATORS", trainedThrough > 0
+        ? { filter_subjects: subject, deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(trainedThrough).toISOString() }
+        : { filter_subjects: subject });
+      const iter = await c.consume({ max_messages: 512 });
+      signal.addEventListener("abort", () => iter.stop(), { once: true });
+      let fresh = 0;
+      let newest = trainedThrough;
+      let runs = 0;
+      let last: string | null = null;
+      const report = (training: boolean) => ctx.progress({ lastInputTs: newest > 0 ? newest : undefined, detail: { candlesSinceRun: fresh, every: ml.retrainEveryCandles, runs, lastRun: last, training } });
+      for await (const m of iter) {
+        if (signal.aborted) break;
+        let d: unknown;
+        try {
+          d = decodeMsg(m);
+        } catch {
+          continue; // the indicators stage dead-letters what it cannot read; nothing of ours to add
+        }
+        if (!IndicatorsCheck.check(d) || d.window_end_ms <= newest) continue;
+        newest = d.window_end_ms;
+        fresh++;
+        // Due: N new candles, once caught up with the stream (a backlog is trained on once, at its end),
+        // or a whole training window of new candles even while catching up.
+        const due = fresh >= ml.retrainEveryCandles && (m.info.pending === 0 || fresh >= ml.maxTrainCandles);
+        if (!due) {
+          if (fresh % 500 === 0 || m.info.pending === 0) report(false);
+          continue;
+        }
+        report(true);
+        const range = { fromMs: newest - ml.maxTrainCandles * tfMs, toMs: newest, deadlineMs: READ_DEADLINE_MS };
+        const { inputs } = await readIndicators(js, pair, ml.timeframe, range);
+        const sentiment = await readSentiment(js, pair, range);
+        for (const h of ml.horizons) {
+          if (signal.aborted) break;
+          const r = await runTraining(reg, {
+            pair, horizon: h, settings: ml, trigger: `schedule: ${fresh} new candles through ${new Date(newest).toISOString()}`,
+            data: { inputs, sentiment, source: `stream:INDICATORS ${new Date(range.fromMs).toISOString()}..${new Date(newest).toISOString()}`, inputToMs: newest },
+            compute: (req) => (opts.compute ?? computeInWorker)(req, signal),
+            progress: (msg) => ctx.log.debug({ pair, horizon: h }, msg),
+          });
+          runs++;
+          last = `${r.run_id} ${r.status}: ${r.message}`;
+          ctx.log.info({ pair, horizon: h, run: r.run_id, promoted: r.promoted }, `training run: ${r.message}`);
+        }
+        fresh = 0;
+        report(false);
+      }
+    },
+  };
+}

@@ -1,0 +1,58 @@
+// The trainer actor under the real runtime: retrains every N candles of event time (counted from
+// the INDICATORS stream), in a worker thread, never overlapping itself, and resumes after a
+// restart from what its recorded runs read (no run repeated).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { trainerActor } from "../../actors/trainer/actor.js";
+import { Registry } from "../../actors/trainer/registry.js";
+import { addPair, startSupervisor, testConfig as runtimeConfig } from "../harness/pipeline.js";
+import { indicatorRecords, predictableCandles, publishIndicators } from "../harness/ml.js";
+import { check, cleanup, setup, type Env } from "../harness/nats.js";
+
+let env: Env;
+before(async () => {
+  env = await setup();
+});
+after(async () => {
+  await cleanup(env);
+});
+
+test("trainer actor - runs every N new candles once caught up, in a worker, never overlapping; a restart repeats no run", async () => {
+  const pair = "SIN/USD";
+  const config = runtimeConfig();
+  config.ml = { ...config.ml, folds: 3, minRows: 500, retrainEveryCandles: 1000, maxTrainCandles: 2000, searchBudgetMs: 600_000 };
+  const records = indicatorRecords(pair, predictableCandles(3600, 4));
+  // 2,500 candles of backlog: one run when 2,000 (a full window) are new, then 500 more wait.
+  await publishIndicators(env.js, records.slice(0, 2500));
+  await addPair(env.js, pair);
+  const reg = await Registry.open(env.js);
+  let sup = await startSupervisor(env, "t1", [trainerActor()], config);
+  try {
+    const first = await check(async () => {
+      const { record } = await reg.get(pair, "5m");
+      return record.runs.length >= 1 ? record : null;
+    }, 240_000, "the first scheduled run");
+    assert.equal(first.runs[0].data.input_to_ms, records[1999].window_end_ms, "the run read through the 2,000th new candle");
+    assert.equal(first.runs[0].trigger.startsWith("schedule:"), true);
+    assert.equal(first.runs[0].status, "done");
+    assert.equal(first.runs[0].promoted, true, first.runs[0].message);
+    await sup.stop();
+    // Restart: resumes after candle 2,000; 1,100 more new candles make one more run (through 3,000, then caught up).
+    await publishIndicators(env.js, records.slice(2500, 3100));
+    sup = await startSupervisor(env, "t2", [trainerActor()], config);
+    const second = await check(async () => {
+      const { record } = await reg.get(pair, "5m");
+      return record.runs.length >= 2 ? record : null;
+    }, 240_000, "the second scheduled run");
+    assert.equal(second.runs[1].data.input_to_ms, records[3099].window_end_ms);
+    const r0 = second.runs[0], r1 = second.runs[1];
+    assert.ok(Date.parse(r0.started_at) + r0.duration_ms <= Date.parse(r1.started_at), "runs never overlap");
+    // Caught up with everything published, one run in this incarnation: nothing was trained twice.
+    const st = await check(() => sup.status().find((a) => a.stage === "trainer" && a.lastInputTs === records[3099].window_end_ms && a.detail.training === false), 60_000, "the trainer caught up");
+    assert.equal(st.detail.runs, 1);
+    assert.equal(st.detail.candlesSinceRun, 0);
+    assert.equal((await reg.get(pair, "5m")).record.runs.length, 2, "no run repeated after the restart");
+  } finally {
+    await sup.stop();
+  }
+});
