@@ -34,7 +34,9 @@ async function serve(file: string): Promise<void> {
 }
 
 async function measure(file: string, limit: number) {
-  const child = spawn(process.execPath, ["--import", "tsx", SELF, "--serve", file], { stdio: ["ignore", "pipe", "inherit"] });
+  // REPLAY_NODE_ARGS: V8 flags for the server process only (e.g. --max-old-space-size=128).
+  const nodeArgs = (process.env.REPLAY_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", SELF, "--serve", file], { stdio: ["ignore", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const info = JSON.parse((await lines.next()).value as string);
   const t0 = Date.now();

@@ -292,7 +292,7 @@ class ReplayServer {
       // Accept what Kraken REST accepts (XBTUSD), and the v2 name with or without its slash.
       for (const name of [restPairName(pair), pair, pair.replace("/", "")]) this.restNames.set(name.toUpperCase(), pair);
     }
-    this.reader = new ReadAhead(source, 8192, () => this.onData());
+    this.reader = new ReadAhead(source, 4096, () => this.onData());
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
@@ -441,7 +441,7 @@ class ReplayServer {
     this.releasedPerPair.set(t.pair, this.releasedPerPair.get(t.pair)! + 1);
     const r = this.recent.get(t.pair)!;
     r.push(t);
-    if (r.length > this.recentSize * 2) r.splice(0, r.length - this.recentSize);
+    if (r.length > this.recentSize + 32) r.splice(0, r.length - this.recentSize);
   }
 
   private recentOf(pair: string): ReplayTrade[] {
@@ -725,7 +725,7 @@ class ReplayServer {
     this.restPage(pair, since, count).then(
       (rows) => {
         const last = rows.length ? rows[rows.length - 1].key : (since ?? 0n);
-        json(200, `{"error":[],"result":{${JSON.stringify(restPairName(pair))}:[${rows.map((t) => t.rest).join(",")}],"last":"${last}"}}`);
+        json(200, `{"error":[],"result":{${JSON.stringify(restPairName(pair))}:[${rows.map((t) => t.rest()).join(",")}],"last":"${last}"}}`);
       },
       (err: Error) => json(500, JSON.stringify({ error: [`EService:Unavailable (${err.message})`] })),
     );

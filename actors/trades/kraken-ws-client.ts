@@ -193,11 +193,7 @@ class PairChannel {
 
 class DeliveryFailed extends Error {}
 /** Thrown from a backfill's delivery to stop it early: the socket's buffered trades cover the rest. */
-class CaughtUp extends Error {
-  constructor(readonly requestsBefore: number) {
-    super("caught up");
-  }
-}
+class CaughtUp extends Error {}
 
 export class KrakenTradeFeed {
   private readonly o: ResolvedOptions;
@@ -680,7 +676,6 @@ export class KrakenTradeFeed {
       return true;
     }
     this.counters.backfillRuns++;
-    const r0 = this.counters.restRequests;
     try {
       const r = await backfillTrades(
         {
@@ -700,7 +695,7 @@ export class KrakenTradeFeed {
         async (trades) => {
           if (!(await this.deliver(p, trades, "backfill"))) throw new DeliveryFailed();
           // REST only fills the hole up to the first trade the socket gave us: the rest is buffered.
-          if (this.socketCovers(p)) throw new CaughtUp(r0);
+          if (this.socketCovers(p)) throw new CaughtUp("caught up");
         },
       ).catch((err) => {
         if (err instanceof CaughtUp) return null;
@@ -709,6 +704,7 @@ export class KrakenTradeFeed {
       p.failures = 0;
       // Rule out a hole between REST's end and the socket's first trade now if we can; else on the first live trade.
       p.verifyGap = !this.socketCovers(p);
+      // (r is null when the socket's buffer covered the rest: stopped early, nothing more to report.)
       if (r) this.emit({ type: "backfill", pair: p.pair, trades: r.delivered, pages: r.pages, requests: r.requests });
       return true;
     } catch (err) {

@@ -29,8 +29,8 @@ export type ReplayTrade = {
   key: bigint;
   /** Serialised v2 record. */
   wire: string;
-  /** Serialised REST row. */
-  rest: string;
+  /** The REST row, built when asked (most trades are never asked for over REST). */
+  rest(): string;
 };
 
 export type Parsed = { rec: KrakenTradeRecord; ns: bigint };
@@ -140,7 +140,7 @@ function toReplayTrade(r: KrakenTradeRecord, ns: bigint, seq: number, key: bigin
     tsMs: Number(ns / 1_000_000n),
     key,
     wire: JSON.stringify(r),
-    rest: `[${JSON.stringify(decimal(r.price, 5))},${JSON.stringify(decimal(r.qty, 8))},${restTime(ns)},"${r.side[0]}","${r.ord_type[0]}","",${r.trade_id}]`,
+    rest: () => `[${JSON.stringify(decimal(r.price, 5))},${JSON.stringify(decimal(r.qty, 8))},${restTime(ns)},"${r.side[0]}","${r.ord_type[0]}","",${r.trade_id}]`,
   };
 }
 
