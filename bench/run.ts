@@ -3,7 +3,7 @@
 // (temp stores), and everything it starts is stopped at the end, also on failure or Ctrl-C.
 //
 // Options (after `npm run bench --`):
-//   --only raw,pipeline,failover,pairs,joined,gateway,sink,predict,train   run only some parts (default: all)
+//   --only raw,pipeline,failover,pairs,joined,gateway,sink,sentiment,predict,train   run only some parts (default: all)
 //   --trades N                     target input size (default 200000; rounded to whole copies of the recorded data)
 //   --runs N                       raw and pipeline repetitions, interleaved (default 3)
 //   --rounds N                     failover kills (default 5)
@@ -24,13 +24,14 @@ import { machineInfo } from "./machine.js";
 import { pipelineRun, type PipelineResult } from "./pipeline.js";
 import { rawRun, summariseRaw, type RawRun } from "./raw-publish.js";
 import { asTrades, buildReplayInput } from "./replay-input.js";
+import { sentimentBench, formatSentiment, type SentimentBench } from "./sentiment.js";
 import { formatReport, summarisePipeline, type BenchReport } from "./report.js";
 import { formatPredict, predictBench } from "./predict.js";
 import { formatServe, gatewayBench, sinkBench, type GatewayBench, type SinkBench } from "./serve.js";
 import { formatTrain, trainBench } from "./train.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink", "predict", "train"] as const;
+const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink", "sentiment", "predict", "train"] as const;
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 let interrupted = false;
@@ -147,6 +148,16 @@ async function main(): Promise<number> {
     await cleanupAll();
   }
 
+  let sentiment: SentimentBench | null = null;
+  if (only.has("sentiment")) {
+    try {
+      sentiment = await sentimentBench(progress);
+    } catch (err) {
+      report.errors.push(`sentiment: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
+  }
+
   if (only.has("predict")) {
     try {
       const p = await predictBench(progress);
@@ -178,8 +189,9 @@ async function main(): Promise<number> {
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(`${RESULTS}serve.json`, JSON.stringify({ startedAt: report.startedAt, machine, gateway: gw, sink: sk }, null, 2) + "\n");
   }
+  if (sentiment) process.stdout.write(formatSentiment(sentiment));
   mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(`${RESULTS}latest.json`, JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(`${RESULTS}latest.json`, JSON.stringify(sentiment ? { ...report, sentiment } : report, null, 2) + "\n");
   progress(`wrote ${RESULTS}latest.json`);
   return report.errors.length ? 1 : 0;
 }

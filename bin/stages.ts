@@ -3,6 +3,7 @@
 import { candlesPlugin } from "../actors/candles/plugin.js";
 import { indicatorsPlugin } from "../actors/indicators/plugin.js";
 import { sinkPlugin } from "../actors/sink/plugin.js";
+import { sentimentPlugin } from "../actors/sentiment/plugin.js";
 import { tradesPlugin } from "../actors/trades/plugin.js";
 import { predictorPlugin } from "../actors/predictor/plugin.js";
 import { trainerPlugin } from "../actors/trainer/plugin.js";
@@ -17,4 +18,5 @@ export const plugins: Plugin[] = [
   predictorPlugin,
   sinkPlugin,
   gatewayPlugin,
+  sentimentPlugin,
 ];

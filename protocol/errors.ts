@@ -46,6 +46,16 @@ export const ErrorCode = {
   Internal: "TF_INTERNAL",
   /** The sink's database refused a statement that retrying cannot fix (schema mismatch). */
   SinkSchema: "TF_SINK_SCHEMA",
+  /** A news API or feed answered something unusable (not JSON/XML, an API error, truncated). */
+  NewsApi: "TF_NEWS_API",
+  /** A recorded-headlines file has a line that cannot be read. */
+  BadNewsRecord: "TF_BAD_NEWS_RECORD",
+  /** Ollama's answer stayed invalid (not JSON, wrong schema) after the retries. */
+  LlmInvalidAnswer: "TF_LLM_INVALID_ANSWER",
+  /** Ollama did not answer in time or could not be reached, after the retries. */
+  LlmUnavailable: "TF_LLM_UNAVAILABLE",
+  /** The bundled sentiment model is missing or does not match its vocabulary. */
+  BadModel: "TF_BAD_MODEL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -34,8 +34,8 @@ export const STREAM_SUBJECTS: Record<StreamName, string[]> = {
   INDICATORS: ["md.indicators.>"],
   /** Raw news items per source (`news.raw.<source>`). */
   NEWS: ["news.raw.>"],
-  /** Scored items (`news.scored`) and the per-pair sentiment signal (`md.sentiment.<pair>`). */
-  SENTIMENT: ["news.scored", "md.sentiment.>"],
+  /** Scored items per coin (`news.scored.<COIN>`) and the per-pair sentiment signal (`md.sentiment.<pair>`). */
+  SENTIMENT: ["news.scored.>", "md.sentiment.>"],
   /** Predictions and their outcomes per horizon and pair. */
   PREDICTIONS: ["ml.predictions.>", "ml.outcomes.>"],
   DLQ: ["dlq.>"],

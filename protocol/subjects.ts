@@ -14,12 +14,21 @@ export const subjects = {
   dlq: (stage: string, key: string) => `dlq.${stage}.${isPair(key) ? pairToToken(key) : sourceToken(key)}`,
   /** Raw news of one source (`cryptopanic`, `cryptocompare`, `rss-<name>`, `replay`). */
   newsRaw: (source: string) => `news.raw.${sourceToken(source)}`,
-  newsScored: () => "news.scored",
+  /** Scored items for one coin (`news.scored.BTC`; `MARKET` for items naming no coin), so a per-pair actor filters its coin. */
+  newsScored: (coin: string) => `news.scored.${coinToken(coin)}`,
   sentiment: (pair: string) => `md.sentiment.${pairToToken(pair)}`,
   /** `<h>` is a horizon label such as `5m`. */
   predictions: (h: string, pair: string) => `ml.predictions.${h}.${pairToToken(pair)}`,
   outcomes: (h: string, pair: string) => `ml.outcomes.${h}.${pairToToken(pair)}`,
 } as const;
+
+const COIN_RE = /^[A-Z0-9]{1,16}$/;
+
+/** A coin symbol as a subject token: upper-case letters and digits. */
+export function coinToken(coin: string): string {
+  if (!COIN_RE.test(coin)) throw new TickflowError(ErrorCode.BadSubject, `coin "${coin}" must be upper-case letters and digits (at most 16)`);
+  return coin;
+}
 
 const SOURCE_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 

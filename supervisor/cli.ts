@@ -150,6 +150,11 @@ class Cli {
     return [...this.stages.keys()];
   }
 
+  /** Stages whose actors are not one per pair (keyed otherwise, or pools). */
+  notPerPair(): string[] {
+    return [...this.stages.values()].filter((s) => (s.keyedBy ?? "pair") !== "pair").map((s) => s.stage);
+  }
+
   outputs(): Record<string, OutputOf> {
     const out: Record<string, OutputOf> = {};
     for (const [name, s] of this.stages) if (s.output) out[name] = s.output;
@@ -239,7 +244,7 @@ Common options:
         help: `  status [--json] [--nats URL]
       Every actor: stage, key, state, owner, last input sequence and time, lag, restarts,
       dead letters. --json prints {"actors": [...], "members": [...]}.`,
-        run: (ctx) => oneShot("status", ctx, (nc) => status(nc, ctx, cli.stageNames(), cli.outputs())),
+        run: (ctx) => oneShot("status", ctx, (nc) => status(nc, ctx, cli.stageNames(), cli.outputs(), cli.notPerPair())),
       },
       {
         name: "bootstrap", maxArgs: 0,
@@ -411,8 +416,8 @@ async function tail(ctx: CommandContext): Promise<void> {
   });
 }
 
-async function status(nc: NatsConnection, ctx: CommandContext, stages: string[], outputs: Record<string, OutputOf>): Promise<void> {
-  const s = await clusterStatus(nc, stages, { outputs });
+async function status(nc: NatsConnection, ctx: CommandContext, stages: string[], outputs: Record<string, OutputOf>, notPerPair: string[]): Promise<void> {
+  const s = await clusterStatus(nc, stages, { outputs, notPerPair });
   if (ctx.flags.json) {
     process.stdout.write(JSON.stringify(s, null, 2) + "\n");
     return;

@@ -7,6 +7,7 @@ import { ConfigError } from "../protocol/errors.js";
 import { validator } from "../protocol/messages.js";
 import { DEFAULT_STORAGE, type StorageSettings } from "../protocol/streams.js";
 import { isTimeframe } from "../protocol/timeframes.js";
+import { DEFAULT_COINS } from "../protocol/coins.js";
 
 const Int = (min: number, max = Number.MAX_SAFE_INTEGER) => Type.Integer({ minimum: min, maximum: max });
 const Limits = Type.Object({ maxAgeMs: Int(0), maxBytes: Int(-1), duplicateWindowMs: Int(1000) });
@@ -129,6 +130,33 @@ export const ConfigSchema = Type.Object({
     /** Prefix of the durable consumer names (one per table); replicas sharing it share the work. */
     durablePrefix: Type.String({ pattern: "^[A-Za-z0-9_-]{1,32}$" }),
   }),
+  // News and sentiment (actors/news, actors/scorer, actors/sentiment).
+  news: Type.Object({
+    /** Coin → aliases for coin extraction; upper-case aliases are tickers (see actors/scorer/coins.ts). */
+    coins: Type.Record(Type.String({ pattern: "^[A-Z0-9]{1,16}$" }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    /** Which pollers run (each is one actor across the cluster): cryptopanic, cryptocompare, rss-<name>. */
+    sources: Type.Array(Type.String({ pattern: "^(cryptopanic|cryptocompare|rss-[a-z0-9][a-z0-9_-]{0,59})$" })),
+    /** RSS/Atom feeds as `name=url`; each runs as source rss-<name> when listed in sources (or when sources is empty). */
+    rss: Type.Array(Type.String({ pattern: "^[a-z0-9][a-z0-9_-]{0,59}=https?://" })),
+    cryptopanic: Type.Object({ url: Type.String({ minLength: 1 }), token: Type.String() }),
+    cryptocompare: Type.Object({ url: Type.String({ minLength: 1 }), apiKey: Type.String() }),
+    /** Time between two polls of one source; on errors, backoff doubles up to maxBackoffMs. */
+    pollIntervalMs: Int(1000, 86_400_000),
+    maxBackoffMs: Int(1000, 86_400_000),
+    /** Pages read back on the first poll of a source (newest first); later polls stop at the cursor. */
+    firstPollPages: Int(1, 100),
+    /** Requests per second to one API at most. */
+    maxRequestsPerSecond: Type.Number({ exclusiveMinimum: 0, maximum: 100 }),
+    ollama: Type.Object({
+      /** Ollama's URL (OLLAMA_HOST); empty: the bundled classifier scores everything. */
+      host: Type.String(),
+      model: Type.String({ minLength: 1 }),
+      timeoutMs: Int(100, 600_000),
+      retries: Int(0, 10),
+    }),
+    /** Half-life of an item's weight in the per-pair sentiment signal. */
+    halfLifeS: Type.Number({ exclusiveMinimum: 0, maximum: 30 * 86_400 }),
+  }),
 });
 export type Config = Static<typeof ConfigSchema> & { storage: StorageSettings };
 
@@ -157,6 +185,20 @@ export const DEFAULT_CONFIG: Config = {
   logFormat: "auto",
   gateway: { port: 3000, host: "0.0.0.0", adminToken: "", defaultHorizon: "5m", maxHistory: 5000 },
   sink: { databaseUrl: "", dialect: "postgres", schema: "tickflow", batchSize: 500, batchMs: 250, durablePrefix: "tf_sink" },
+  news: {
+    coins: structuredClone(DEFAULT_COINS),
+    sources: [],
+    rss: [],
+    cryptopanic: { url: "https://cryptopanic.com/api/v1", token: "" },
+    cryptocompare: { url: "https://min-api.cryptocompare.com", apiKey: "" },
+    pollIntervalMs: 60_000,
+    maxBackoffMs: 600_000,
+    firstPollPages: 1,
+    maxRequestsPerSecond: 1,
+    // Worst case per item, (retries + 1) × timeoutMs plus backoff, stays inside the scorer pool's ack wait.
+    ollama: { host: "", model: "llama3.2:3b", timeoutMs: 10_000, retries: 1 },
+    halfLifeS: 3600,
+  },
 };
 
 /** Environment variable → config path, with how to parse it. */
@@ -212,6 +254,17 @@ const ENV: [string, string, "string" | "int" | "list" | "number"][] = [
   ["SINK_SCHEMA", "sink.schema", "string"],
   ["SINK_BATCH_SIZE", "sink.batchSize", "int"],
   ["SINK_BATCH_MS", "sink.batchMs", "int"],
+  ["TICKFLOW_NEWS_SOURCES", "news.sources", "list"],
+  ["TICKFLOW_RSS_FEEDS", "news.rss", "list"],
+  ["CRYPTOPANIC_URL", "news.cryptopanic.url", "string"],
+  ["CRYPTOPANIC_TOKEN", "news.cryptopanic.token", "string"],
+  ["CRYPTOCOMPARE_URL", "news.cryptocompare.url", "string"],
+  ["CRYPTOCOMPARE_API_KEY", "news.cryptocompare.apiKey", "string"],
+  ["TICKFLOW_NEWS_POLL_MS", "news.pollIntervalMs", "int"],
+  ["OLLAMA_HOST", "news.ollama.host", "string"],
+  ["OLLAMA_MODEL", "news.ollama.model", "string"],
+  ["OLLAMA_TIMEOUT_MS", "news.ollama.timeoutMs", "int"],
+  ["TICKFLOW_SENTIMENT_HALF_LIFE_S", "news.halfLifeS", "int"],
 ];
 
 const check = validator(ConfigSchema);

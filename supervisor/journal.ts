@@ -12,14 +12,14 @@
 // stale owner in a split brain, with ids `<stage>.<key>:<input>:<seq>`).
 //
 // Order guarantee: per input, that input's stream order; across inputs, the recorded order.
-import type { PooledConnection } from "./publish-pool.js";
-import type { JetStreamClient, JsMsg, PubAck } from "@nats-io/jetstream";
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
 import type { InputMsg, JoinedInput } from "./actor.js";
 import { keyToken } from "./actor-key.js";
+import type { Ack, PooledConnection } from "./publish-pool.js";
 
 export const JOURNAL_STREAM = "JOURNAL";
 export const HDR_INPUT = "Tf-Input";
@@ -91,7 +91,7 @@ export class Forwarder {
   private readonly reading: { consumer: { info(cached?: boolean): Promise<{ num_pending: number; delivered: { consumer_seq: number } }> }; lastDelivery: number }[] = [];
   private unsettled = 0;
   private readonly loops: Promise<void>[] = [];
-  private inflight: Promise<PubAck>[] = [];
+  private inflight: Promise<Ack>[] = [];
   private stopped = false;
   forwarded = 0;
   /** Appends the journal already had (dedup): 0 unless a stale owner appended too. */

@@ -29,6 +29,8 @@ export type StageDef = {
   /** The stage name used in `--stages`, leases and status. */
   stage: string;
   create(ctx: StageContext): ActorDef;
+  /** What the stage's actors are keyed by (default "pair"); `tickflow status` lists per-pair rows only for "pair". */
+  keyedBy?: "pair" | "own" | "pool";
   /** Sources: the subject their output ends on, for `tickflow status` of a stopped actor. */
   output?(key: string): { stream: string; subject: string };
 };

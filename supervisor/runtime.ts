@@ -181,10 +181,12 @@ export class Supervisor {
   /** Every actor placed on this member is running (or has failed for good). */
   runsAllItOwns(): boolean {
     if (!(this.ready.pairs && this.ready.members && this.ready.leases)) return false;
+    const pairs = this.desiredPairs();
     for (const def of this.o.stages) {
       const members = this.liveMembers(def.stage);
-      for (const pair of this.desiredPairs()) {
-        const key = actorKey(def.stage, pair);
+      // The stage's own keys (pairs, a keyed stage's static keys, none for a pool), as reconcile places them.
+      for (const k of this.keysOf(def, pairs)) {
+        const key = actorKey(def.stage, k);
         if (rendezvousOwner(key, members) !== this.id || this.failedStatus.has(key)) continue;
         const st = this.cells.get(key)?.status().state;
         if (st !== "running") return false;

@@ -18,7 +18,7 @@ export type ClusterStatus = { members: MemberValue[]; actors: ClusterActor[] };
 export type OutputOf = (key: string) => { stream: string; subject: string };
 
 export async function clusterStatus(
-  nc: NatsConnection, stages: string[], opts: { waitMs?: number; outputs?: Record<string, OutputOf> } = {},
+  nc: NatsConnection, stages: string[], opts: { waitMs?: number; outputs?: Record<string, OutputOf>; notPerPair?: string[] } = {},
 ): Promise<ClusterStatus> {
   const js = jetstream(nc);
   const jsm = await js.jetstreamManager();
@@ -76,6 +76,8 @@ export async function clusterStatus(
       lastError: lv?.failed?.reason ?? null, detail: {},
     });
   };
+  // Stages keyed otherwise (news sources) or run as pools get no per-pair rows.
+  const notPerPair = new Set(opts.notPerPair ?? []);
   for (const token of await bucketKeys(jsm, BUCKETS.pairs)) {
     let pair: string;
     try {
@@ -83,7 +85,7 @@ export async function clusterStatus(
     } catch {
       continue;
     }
-    for (const stage of stages) await notRunning(stage, pair);
+    for (const stage of stages) if (!notPerPair.has(stage)) await notRunning(stage, pair);
   }
   // Actors keyed otherwise (news sources) are not in tf_pairs: those that ever ran left a lease or a checkpoint.
   for (const bucket of [BUCKETS.leases, BUCKETS.state]) {

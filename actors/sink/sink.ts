@@ -36,6 +36,9 @@ export function createPool(s: SinkSettings, name = "tickflow-sink"): pg.Pool {
   // An idle connection killed by the server (restart, pg_terminate_backend) must not crash us;
   // the pool drops it and the next write opens a new one.
   pool.on("error", () => {});
+  // A connection can also be killed while checked out or while closing; its 'error' event must
+  // never reach the process (the statement in flight fails, and the batch is retried).
+  pool.on("connect", (client) => client.on("error", () => {}));
   return pool;
 }
 

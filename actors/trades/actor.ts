@@ -39,6 +39,8 @@ class SharedFeed {
       wsUrl: config.kraken.wsUrl,
       restUrl: config.kraken.restUrl,
       heartbeatTimeoutMs: config.trades.heartbeatTimeoutMs,
+      // Event time follows the feed's own progress (event-time.ts), never our clock alone.
+      watermark: { idleMs: config.trades.idleWatermarkMs },
       onEvent: (e) => {
         const quiet = e.type === "backfill" || e.type === "subscribed" || e.type === "open" || e.type === "status" || e.type === "connecting" || e.type === "backpressure";
         if (quiet) log.debug({ feed: e }, `kraken feed: ${e.type}`);
@@ -74,7 +76,6 @@ export function tradesActor(opts: TradesActorOptions = {}): SourceActorDef {
       let last: Cursor | null = resume.cursor;
       let eosSent = resume.eos;
       let processed = 0;
-      let lastTradeWall = Date.now();
       let lastWatermark = last?.ts_ms ?? 0;
       const finalId = opts.endOfInput?.[pair];
 
@@ -96,7 +97,6 @@ export function tradesActor(opts: TradesActorOptions = {}): SourceActorDef {
             last = { trade_id: t.trade_id, ts_ms: t.ts_ms };
             processed++;
           }
-          lastTradeWall = Date.now();
           if (last) ctx.progress({ lastInputTs: last.ts_ms, processed, detail: { lastTradeId: last.trade_id } });
           if (finalId !== undefined && !eosSent && last && last.trade_id >= finalId) {
             eosSent = true;
@@ -113,19 +113,20 @@ export function tradesActor(opts: TradesActorOptions = {}): SourceActorDef {
           }
         },
         onBadFrame: (reason, raw) => ctx.deadLetter(reason, raw, "kraken.ws"),
+        // A quiet pair still needs its windows closed. The feed decides when and how far (from its
+        // own progress, queued behind this pair's trades), so a lagging feed never makes trades late.
+        onWatermark: async (ts) => {
+          if (eosSent || !last || ts <= lastWatermark || ts <= last.ts_ms) return;
+          lastWatermark = ts;
+          ctx.publishAsync(watermark(ts, false));
+          try {
+            await ctx.flush();
+          } catch (err) {
+            ctx.crash(err as Error);
+            throw err;
+          }
+        },
       });
-
-      // A quiet pair still needs its windows closed: after idleWatermarkMs without trades, event
-      // time is advanced by the wall-clock time that has passed since the last trade.
-      const idle = setInterval(() => {
-        if (eosSent || !last || feed.state() !== "open") return;
-        const now = Date.now();
-        if (now - lastTradeWall < config.trades.idleWatermarkMs) return;
-        const w = last.ts_ms + (now - lastTradeWall);
-        if (w - lastWatermark < 1000) return;
-        lastWatermark = w;
-        ctx.publishAsync(watermark(w, false));
-      }, Math.max(100, Math.floor(config.trades.idleWatermarkMs / 2)));
 
       try {
         await new Promise<void>((resolve) => {
@@ -133,7 +134,6 @@ export function tradesActor(opts: TradesActorOptions = {}): SourceActorDef {
           else ctx.signal.addEventListener("abort", () => resolve(), { once: true });
         });
       } finally {
-        clearInterval(idle);
         await sub.unsubscribe().catch(() => {});
         await shared.release();
       }

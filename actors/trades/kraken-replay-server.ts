@@ -10,6 +10,14 @@
 // slowest subscribed client takes the frames (nothing is released while no client is subscribed),
 // and a socket whose send buffer is full is not written to: memory stays bounded.
 //
+// Frames go out in release (time) order across pairs, as Kraken emits trades when they happen: a
+// frame holds a run of consecutive trades of one pair. Clients rely on that order for event time.
+//
+// Memory does not grow with the files (replay-source.ts): they are streamed, k-way merged, through a
+// bounded read-ahead; released trades are kept only until every subscribed client was sent them;
+// each pair keeps its most recent trades (for snapshots and recent REST ranges) and older REST
+// ranges are served by re-reading the files, one bounded page per request.
+//
 // Timestamps are kept as recorded (the pipeline's candles are computed from them). Recorded data can
 // have many trades in one millisecond (735 in the BTC file), so each trade also gets a unique
 // nanosecond key (its time plus a tie-breaking nanosecond count) used for REST `since`/`last`:
@@ -20,18 +28,10 @@ import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { gunzipSync } from "node:zlib";
 import { WebSocket, WebSocketServer } from "ws";
-import { parseTradeRecord, restPairName, rfc3339ToNs } from "./kraken-messages.js";
+import { parseTradeRecord, restPairName } from "./kraken-messages.js";
+import { fileSource, memorySource, scanTrades, type KrakenTradeRecord, type ReplayTrade, type ScanResult, type TradeSource } from "./replay-source.js";
 
-/** A trade as Kraken WebSocket v2 sends it (and as data/trades/*.jsonl.gz stores it, one per line). */
-export type KrakenTradeRecord = {
-  symbol: string;
-  side: "buy" | "sell";
-  price: number;
-  qty: number;
-  ord_type: "market" | "limit";
-  trade_id: number;
-  timestamp: string;
-};
+export type { KrakenTradeRecord } from "./replay-source.js";
 
 export type KrakenReplayOptions = {
   /** gzip (or plain) JSONL files of KrakenTradeRecord; or give `trades`. */
@@ -61,6 +61,10 @@ export type KrakenReplayOptions = {
   startWhen?: "all-subscribed" | "first-subscribe" | "listening";
   /** Default 2000. */
   startGraceMs?: number;
+  /** Most recent trades kept per pair (snapshots, and REST ranges served without re-reading the files). Default 200, at least snapshotSize. */
+  recentPerPair?: number;
+  /** Finite speed: a client more than this many released trades behind is cut off (it reconnects and catches up, as with Kraken). Default 200000. */
+  maxClientLag?: number;
 };
 
 export type ReplayStats = {
@@ -70,6 +74,10 @@ export type ReplayStats = {
   /** Trades released by the replay clock, per pair. */
   released: Record<string, number>;
   restRequests: number;
+  /** REST trade requests per pair asked for. */
+  restRequestsByPair: Record<string, number>;
+  /** REST requests served by re-reading the files (the range was older than the recent trades kept). */
+  restScans: number;
   wsConnections: number;
 };
 
@@ -89,6 +97,12 @@ export type KrakenReplayServer = {
   /** Stalls all output (trades, heartbeats, pongs, acks are held) and the clock, without closing anything. */
   pause(): void;
   resume(): void;
+  /** Test control: the clock releases no trade later than `tsMs` (null: no limit). */
+  holdAt(tsMs: number | null): void;
+  /** Test control: releases every trade up to `tsMs` now, whatever the speed and whether anyone is connected. */
+  releaseUntil(tsMs: number): Promise<void>;
+  /** Test control: WebSocket upgrades are refused (HTTP 503) while on, as an unreachable exchange would. */
+  refuseConnections(on: boolean): void;
   /** The next `count` REST requests fail: with HTTP `status` (default 429), or with HTTP 200 and `krakenError` in `error`. */
   failRest(count: number, how?: { status?: number; krakenError?: string }): void;
   stats(): ReplayStats;
@@ -97,7 +111,7 @@ export type KrakenReplayServer = {
   close(): Promise<void>;
 };
 
-/** Reads gzip or plain JSONL trade files, validating each line. */
+/** Reads gzip or plain JSONL trade files into memory, validating each line (small files: tests, benchmarks; the server itself streams). */
 export function loadTradeFiles(files: string[]): KrakenTradeRecord[] {
   const out: KrakenTradeRecord[] = [];
   for (const file of files) {
@@ -121,90 +135,106 @@ export function loadTradeFiles(files: string[]): KrakenTradeRecord[] {
   return out;
 }
 
-type ReplayTrade = {
-  pair: string;
-  id: number;
-  tsMs: number;
-  /** Unique per pair, increasing: the REST cursor space. */
-  key: bigint;
-  /** Pre-serialised v2 record. */
-  wire: string;
-  /** Pre-serialised REST row. */
-  rest: string;
-};
-
-type Client = { ws: WebSocket; subs: Map<string, { sent: number }>; held: string[]; lastSentAt: number };
-
-/** The REST float time of a trade: seconds with at most 6 decimals (truncated to the microsecond, so it floors to the same millisecond as the WebSocket timestamp). */
-function restTime(ns: bigint): string {
-  const sec = ns / 1_000_000_000n;
-  const frac = (ns % 1_000_000_000n).toString().padStart(9, "0").slice(0, 6).replace(/0+$/, "");
-  return `${sec}.${frac || "0"}`;
-}
-
-/** Shortest decimal string (at least `min` decimals, never exponent notation) that reads back as exactly `x`. */
-function decimal(x: number, min: number): string {
-  for (let d = min; d <= 20; d++) {
-    const s = x.toFixed(d);
-    if (Number(s) === x) return s;
-  }
-  return x.toFixed(20);
-}
-
-function prepare(records: KrakenTradeRecord[]): { timeline: ReplayTrade[]; byPair: Map<string, ReplayTrade[]> } {
-  const rows = records.map((r, i) => {
-    const ns = rfc3339ToNs(r.timestamp);
-    if (ns === null) throw new Error(`trade ${r.symbol} ${r.trade_id}: bad timestamp ${JSON.stringify(r.timestamp)}`);
-    return { r, i, ns };
-  });
-  rows.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : a.i - b.i));
-  const byPair = new Map<string, ReplayTrade[]>();
-  const timeline: ReplayTrade[] = [];
-  for (const { r, ns } of rows) {
-    let list = byPair.get(r.symbol);
-    if (!list) byPair.set(r.symbol, (list = []));
-    const prev = list[list.length - 1];
-    if (prev && r.trade_id <= prev.id) {
-      // The client drops any trade whose id is not above the last one: such data cannot be replayed faithfully.
-      throw new Error(`${r.symbol}: trade_id ${r.trade_id} at ${r.timestamp} is not above ${prev.id}, the trade before it in time`);
-    }
-    const key = prev && ns <= prev.key ? prev.key + 1n : ns;
-    const rec = { symbol: r.symbol, side: r.side, price: r.price, qty: r.qty, ord_type: r.ord_type, trade_id: r.trade_id, timestamp: r.timestamp };
-    const t: ReplayTrade = {
-      pair: r.symbol,
-      id: r.trade_id,
-      tsMs: Number(ns / 1_000_000n),
-      key,
-      wire: JSON.stringify(rec),
-      rest: `[${JSON.stringify(decimal(r.price, 5))},${JSON.stringify(decimal(r.qty, 8))},${restTime(ns)},"${r.side[0]}","${r.ord_type[0]}","",${r.trade_id}]`,
-    };
-    list.push(t);
-    timeline.push(t);
-  }
-  return { timeline, byPair };
-}
-
 export async function startKrakenReplayServer(opts: KrakenReplayOptions): Promise<KrakenReplayServer> {
   if (!!opts.files === !!opts.trades) throw new Error("startKrakenReplayServer: give exactly one of `files` or `trades`");
   const speed = opts.speed ?? 1;
   if (speed !== "max" && !(typeof speed === "number" && speed > 0 && Number.isFinite(speed))) {
     throw new Error(`startKrakenReplayServer: speed must be a positive number or "max" (got ${String(speed)})`);
   }
-  const records = opts.files ? loadTradeFiles(opts.files) : opts.trades!;
-  if (records.length === 0) throw new Error("startKrakenReplayServer: no trades to replay");
-  const impl = new ReplayServer(prepare(records), { ...opts, speed });
+  const source = opts.files ? fileSource(opts.files) : memorySource(opts.trades!);
+  const scan = await scanTrades(source);
+  if (scan.total === 0) throw new Error("startKrakenReplayServer: no trades to replay");
+  const impl = new ReplayServer(source, scan, { ...opts, speed });
   return impl.listen();
 }
 
+/** Pulls the merged stream ahead of the clock into a bounded queue. */
+class ReadAhead {
+  private readonly it: AsyncGenerator<ReplayTrade[], void, undefined>;
+  private q: ReplayTrade[] = [];
+  private head = 0;
+  private filling = false;
+  private closing = false;
+  ended = false;
+  error: Error | null = null;
+  constructor(src: TradeSource, private readonly cap: number, private readonly onData: () => void) {
+    this.it = src.open();
+    this.fill();
+  }
+  get length(): number {
+    return this.q.length - this.head;
+  }
+  peek(): ReplayTrade | undefined {
+    return this.head < this.q.length ? this.q[this.head] : undefined;
+  }
+  shift(): ReplayTrade | undefined {
+    if (this.head >= this.q.length) return undefined;
+    const t = this.q[this.head++];
+    if (this.head >= 4096 && this.head * 2 > this.q.length) {
+      this.q = this.q.slice(this.head);
+      this.head = 0;
+    }
+    if (!this.filling && !this.ended && this.length < this.cap / 2) this.fill();
+    return t;
+  }
+  private fill(): void {
+    this.filling = true;
+    void (async () => {
+      try {
+        while (this.length < this.cap && !this.closing) {
+          const r = await this.it.next();
+          if (r.done) {
+            this.ended = true;
+            break;
+          }
+          for (const t of r.value) this.q.push(t);
+          this.onData();
+        }
+      } catch (err) {
+        this.error = err as Error;
+        this.ended = true;
+      } finally {
+        this.filling = false;
+        this.onData();
+      }
+    })();
+  }
+  async close(): Promise<void> {
+    this.closing = true;
+    // Let a pending read finish before closing the generator (a running generator cannot be returned).
+    while (this.filling) await new Promise((r) => setTimeout(r, 5));
+    await this.it.return(undefined).catch(() => {});
+  }
+}
+
+type Client = {
+  ws: WebSocket;
+  /** Pair → the first release position this subscription is sent (earlier ones came in its snapshot, or not at all). */
+  subs: Map<string, number>;
+  /** Next release position to look at for this client. */
+  cursor: number;
+  held: string[];
+  lastSentAt: number;
+};
+
 class ReplayServer {
-  private readonly timeline: ReplayTrade[];
-  private readonly byPair: Map<string, ReplayTrade[]>;
-  private readonly releasedPerPair = new Map<string, number>();
-  private readonly restNames = new Map<string, string>();
+  private readonly pairInfo: ScanResult["pairs"];
+  private readonly total: number;
+  private readonly reader: ReadAhead;
+  /** Released trades not yet passed by every subscribed client: log[i] has seq logBase + i. */
+  private log: ReplayTrade[] = [];
+  private logBase = 0;
+  /** Trades released so far (the next seq to release). */
   private released = 0;
+  private readonly releasedPerPair = new Map<string, number>();
+  /** Per pair, its most recent released trades, oldest first. */
+  private readonly recent = new Map<string, ReplayTrade[]>();
+  private readonly restNames = new Map<string, string>();
   private readonly t0: number;
   private readonly speed: number | "max";
   private readonly snapshotSize: number;
+  private readonly recentSize: number;
+  private readonly maxClientLag: number;
   private readonly wsPath: string;
   private readonly host: string;
   private readonly port: number;
@@ -222,25 +252,32 @@ class ReplayServer {
   private wallStart = 0;
   private paused = false;
   private pausedAt = 0;
+  private hold: number | null = null;
+  private refusing = false;
   private closed = false;
   private releaseTimer: NodeJS.Timeout | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private pumpHandle: NodeJS.Immediate | null = null;
+  private waiters: { tsMs: number; resolve: () => void }[] = [];
   private restFailures: { status?: number; krakenError?: string }[] = [];
   private restRequests = 0;
+  private restScans = 0;
+  private readonly restByPair = new Map<string, number>();
   private wsConnections = 0;
   private doneSettled = false;
   private resolveDone!: () => void;
   private rejectDone!: (err: Error) => void;
   readonly done: Promise<void>;
 
-  constructor(data: { timeline: ReplayTrade[]; byPair: Map<string, ReplayTrade[]> }, opts: KrakenReplayOptions & { speed: number | "max" }) {
-    this.timeline = data.timeline;
-    this.byPair = data.byPair;
-    this.t0 = this.timeline[0].tsMs;
+  constructor(private readonly source: TradeSource, scan: ScanResult, opts: KrakenReplayOptions & { speed: number | "max" }) {
+    this.pairInfo = scan.pairs;
+    this.total = scan.total;
+    this.t0 = scan.firstTsMs;
     this.speed = opts.speed;
     this.snapshotSize = opts.snapshotSize ?? 50;
+    this.recentSize = Math.max(this.snapshotSize, opts.recentPerPair ?? 200);
+    this.maxClientLag = opts.maxClientLag ?? 200_000;
     this.wsPath = opts.wsPath ?? "/v2";
     this.host = opts.host ?? "127.0.0.1";
     this.port = opts.port ?? 0;
@@ -249,21 +286,27 @@ class ReplayServer {
     this.highWater = opts.highWaterBytes ?? 1 << 20;
     this.startWhen = opts.startWhen ?? "all-subscribed";
     this.startGraceMs = opts.startGraceMs ?? 2000;
-    for (const pair of this.byPair.keys()) {
+    for (const pair of this.pairInfo.keys()) {
       this.releasedPerPair.set(pair, 0);
+      this.recent.set(pair, []);
       // Accept what Kraken REST accepts (XBTUSD), and the v2 name with or without its slash.
       for (const name of [restPairName(pair), pair, pair.replace("/", "")]) this.restNames.set(name.toUpperCase(), pair);
     }
+    this.reader = new ReadAhead(source, 8192, () => this.onData());
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
     });
-    this.done.catch(() => {}); // rejected only by close(); callers that await it still see the rejection
+    this.done.catch(() => {}); // rejected only by close() or a read error; callers that await it still see the rejection
   }
 
   async listen(): Promise<KrakenReplayServer> {
     this.http.on("upgrade", (req, socket, head) => {
       const path = new URL(req.url ?? "/", "http://replay").pathname;
+      if (this.refusing) {
+        socket.end("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        return;
+      }
       if (path !== this.wsPath || this.closed) {
         socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
         return;
@@ -282,13 +325,13 @@ class ReplayServer {
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
     if (this.startWhen === "listening") this.start();
     const lastTradeIds: Record<string, number> = {};
-    for (const [pair, list] of this.byPair) lastTradeIds[pair] = list[list.length - 1].id;
-    const totals = Object.fromEntries([...this.byPair].map(([pair, list]) => [pair, list.length]));
+    for (const [pair, info] of this.pairInfo) lastTradeIds[pair] = info.lastId;
+    const totals = Object.fromEntries([...this.pairInfo].map(([pair, info]) => [pair, info.count]));
     return {
       wsUrl: `ws://${hostInUrl}:${port}${this.wsPath}`,
       restUrl: `http://${hostInUrl}:${port}`,
       port,
-      pairs: [...this.byPair.keys()],
+      pairs: [...this.pairInfo.keys()],
       lastTradeIds,
       totals,
       dropConnections: () => {
@@ -299,6 +342,15 @@ class ReplayServer {
       },
       pause: () => this.pause(),
       resume: () => this.resume(),
+      holdAt: (tsMs) => {
+        this.hold = tsMs;
+        this.tick();
+        this.schedulePump();
+      },
+      releaseUntil: (tsMs) => this.releaseUntil(tsMs),
+      refuseConnections: (on) => {
+        this.refusing = on;
+      },
       failRest: (count, how = {}) => {
         for (let i = 0; i < count; i++) this.restFailures.push(how.krakenError ? { krakenError: how.krakenError } : { status: how.status ?? 429 });
       },
@@ -308,6 +360,8 @@ class ReplayServer {
         clients: this.clients.size,
         released: Object.fromEntries(this.releasedPerPair),
         restRequests: this.restRequests,
+        restRequestsByPair: Object.fromEntries(this.restByPair),
+        restScans: this.restScans,
         wsConnections: this.wsConnections,
       }),
       done: this.done,
@@ -334,37 +388,87 @@ class ReplayServer {
     if (this.started) return;
     if (this.startWhen === "first-subscribe") this.start();
     else if (this.startWhen === "all-subscribed") {
-      if (this.everSubscribed.size === this.byPair.size) this.start();
+      if (this.everSubscribed.size === this.pairInfo.size) this.start();
       else if (first) this.graceTimer = setTimeout(() => this.start(), this.startGraceMs);
     }
   }
 
+  /** More of the files is in memory: whatever waited for it may go on. */
+  private onData(): void {
+    if (this.closed) return;
+    if (this.reader.error && !this.doneSettled) {
+      this.doneSettled = true;
+      this.rejectDone(this.reader.error);
+      return;
+    }
+    this.serveWaiters();
+    if (!this.releaseTimer) this.tick();
+    this.schedulePump();
+  }
+
+  private releasable(t: ReplayTrade | undefined): t is ReplayTrade {
+    return !!t && (this.hold === null || t.tsMs <= this.hold);
+  }
+
   /** Finite speed: releases the trades that are due and sleeps until the next one is. */
   private tick(): void {
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
     this.releaseTimer = null;
     if (!this.started || this.paused || this.closed || this.speed === "max") return;
     const now = performance.now();
     const horizon = this.t0 + (now - this.wallStart) * this.speed;
-    let i = this.released;
-    while (i < this.timeline.length && this.timeline[i].tsMs <= horizon) i++;
-    if (i > this.released) {
-      this.releaseTo(i);
+    let n = 0;
+    while (this.releasable(this.reader.peek()) && this.reader.peek()!.tsMs <= horizon) {
+      this.releaseOne(this.reader.shift()!);
+      n++;
+    }
+    if (n > 0) {
+      this.cutLaggards();
       this.schedulePump();
     }
-    if (this.released < this.timeline.length) {
-      const due = this.wallStart + (this.timeline[this.released].tsMs - this.t0) / this.speed;
+    const next = this.reader.peek();
+    if (this.releasable(next)) {
+      const due = this.wallStart + (next.tsMs - this.t0) / this.speed;
       this.releaseTimer = setTimeout(() => this.tick(), Math.min(1000, Math.max(1, due - now)));
-    } else {
-      this.checkDone();
-    }
+    } else if (!next && !this.reader.ended) {
+      // The read-ahead is refilling: onData() ticks again.
+    } else this.checkDone();
   }
 
-  private releaseTo(i: number): void {
-    for (let k = this.released; k < i; k++) {
-      const pair = this.timeline[k].pair;
-      this.releasedPerPair.set(pair, this.releasedPerPair.get(pair)! + 1);
-    }
-    this.released = i;
+  private releaseOne(t: ReplayTrade): void {
+    this.log.push(t);
+    this.released++;
+    this.releasedPerPair.set(t.pair, this.releasedPerPair.get(t.pair)! + 1);
+    const r = this.recent.get(t.pair)!;
+    r.push(t);
+    if (r.length > this.recentSize * 2) r.splice(0, r.length - this.recentSize);
+  }
+
+  private recentOf(pair: string): ReplayTrade[] {
+    const r = this.recent.get(pair)!;
+    return r.length > this.recentSize ? r.slice(r.length - this.recentSize) : r;
+  }
+
+  private async releaseUntil(tsMs: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.waiters.push({ tsMs, resolve });
+      this.serveWaiters();
+    });
+    this.schedulePump();
+  }
+
+  private serveWaiters(): void {
+    if (this.waiters.length === 0) return;
+    while (this.reader.peek() && this.reader.peek()!.tsMs <= Math.max(...this.waiters.map((w) => w.tsMs))) this.releaseOne(this.reader.shift()!);
+    const next = this.reader.peek();
+    this.waiters = this.waiters.filter((w) => {
+      if (next ? next.tsMs > w.tsMs : this.reader.ended) {
+        w.resolve();
+        return false;
+      }
+      return true;
+    });
+    this.trimLog();
   }
 
   private pause(): void {
@@ -402,11 +506,17 @@ class ReplayServer {
   private pump(): void {
     if (this.closed || this.paused) return;
     // Bounded rounds per turn of the event loop, so a fast reader cannot starve timers and other clients.
-    for (let round = 0; round < 64; round++) {
+    for (let round = 0; round < 16; round++) {
       for (const c of this.clients) this.flush(c);
-      if (this.speed !== "max" || !this.started || this.released >= this.timeline.length || !this.allCaughtUp()) break;
-      this.releaseTo(Math.min(this.timeline.length, this.released + this.maxBatch));
-      if (round === 63) this.schedulePump();
+      this.trimLog();
+      if (this.speed !== "max" || !this.started || !this.allCaughtUp()) break;
+      let n = 0;
+      while (n < this.maxBatch && this.releasable(this.reader.peek())) {
+        this.releaseOne(this.reader.shift()!);
+        n++;
+      }
+      if (n === 0) break; // held, at the end, or the read-ahead is refilling (onData pumps again)
+      if (round === 15) this.schedulePump();
     }
     this.checkDone();
   }
@@ -417,24 +527,57 @@ class ReplayServer {
     for (const c of this.clients) {
       if (c.subs.size === 0) continue;
       any = true;
-      if (c.ws.bufferedAmount >= this.highWater) return false;
-      for (const [pair, s] of c.subs) if (s.sent < this.releasedPerPair.get(pair)!) return false;
+      if (c.ws.bufferedAmount >= this.highWater || c.cursor < this.released) return false;
     }
     return any;
   }
 
+  /** Sends a client the released trades of its pairs, in release order, a run of one pair per frame. */
   private flush(c: Client): void {
     if (c.ws.readyState !== WebSocket.OPEN) return;
-    for (const [pair, s] of c.subs) {
-      const rel = this.releasedPerPair.get(pair)!;
-      const list = this.byPair.get(pair)!;
-      while (s.sent < rel && c.ws.bufferedAmount < this.highWater) {
-        const n = Math.min(this.maxBatch, rel - s.sent);
-        const frame = tradeFrame("update", list, s.sent, s.sent + n);
-        s.sent += n;
-        this.sendNow(c, frame);
-      }
+    if (c.subs.size === 0) {
+      c.cursor = this.released;
+      return;
     }
+    let i = Math.max(c.cursor, this.logBase);
+    let last: string | null = null;
+    // Many small frames (a frame per run of one pair's trades): one write to the kernel, not one each.
+    const sock = (c.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    sock?.cork();
+    while (i < this.released && c.ws.bufferedAmount < this.highWater) {
+      let pair: string | null = null;
+      const data: string[] = [];
+      for (; i < this.released && data.length < this.maxBatch; i++) {
+        const t = this.log[i - this.logBase];
+        const from = c.subs.get(t.pair);
+        if (from === undefined || t.seq < from) continue;
+        if (pair !== null && t.pair !== pair) break;
+        pair = t.pair;
+        data.push(t.wire);
+      }
+      if (data.length === 0) continue;
+      // One drain callback per flush, not per frame: it only has to wake the pump.
+      if (last !== null) this.sendNow(c, last, false);
+      last = `{"channel":"trade","type":"update","data":[${data.join(",")}]}`;
+    }
+    if (last !== null) this.sendNow(c, last);
+    sock?.uncork();
+    c.cursor = i;
+  }
+
+  /** Drops released trades every subscribed client has passed. */
+  private trimLog(): void {
+    let min = this.released;
+    for (const c of this.clients) if (c.subs.size > 0 && c.cursor < min) min = c.cursor;
+    const drop = min - this.logBase;
+    if (drop <= 0 || (drop < 4096 && drop < this.log.length)) return;
+    this.log.splice(0, drop);
+    this.logBase = min;
+  }
+
+  /** Finite speed: a client that cannot keep up is cut off rather than buffered for without bound (Kraken does the same). */
+  private cutLaggards(): void {
+    for (const c of this.clients) if (c.subs.size > 0 && this.released - c.cursor > this.maxClientLag) c.ws.terminate();
   }
 
   private send(c: Client, text: string): void {
@@ -442,13 +585,15 @@ class ReplayServer {
     else this.sendNow(c, text);
   }
 
-  private sendNow(c: Client, text: string): void {
+  private sendNow(c: Client, text: string, wake = true): void {
     if (c.ws.readyState !== WebSocket.OPEN) return;
     c.lastSentAt = performance.now();
     // The callback runs once the frame is handed to the kernel: buffer room again, time to pump.
-    c.ws.send(text, (err) => {
-      if (!err) this.schedulePump();
-    });
+    if (wake) {
+      c.ws.send(text, (err) => {
+        if (!err) this.schedulePump();
+      });
+    } else c.ws.send(text);
   }
 
   private heartbeat(): void {
@@ -462,8 +607,8 @@ class ReplayServer {
   }
 
   private checkDone(): void {
-    if (this.doneSettled || !this.started || this.released < this.timeline.length) return;
-    for (const c of this.clients) for (const [pair, s] of c.subs) if (s.sent < this.releasedPerPair.get(pair)!) return;
+    if (this.doneSettled || !this.started || this.released < this.total) return;
+    for (const c of this.clients) if (c.subs.size > 0 && c.cursor < this.released) return;
     this.doneSettled = true;
     this.resolveDone();
   }
@@ -472,7 +617,7 @@ class ReplayServer {
 
   private onConnection(ws: WebSocket): void {
     this.wsConnections++;
-    const c: Client = { ws, subs: new Map(), held: [], lastSentAt: performance.now() };
+    const c: Client = { ws, subs: new Map(), cursor: this.released, held: [], lastSentAt: performance.now() };
     this.clients.add(c);
     ws.on("message", (data, isBinary) => {
       try {
@@ -524,8 +669,7 @@ class ReplayServer {
         else this.reply(c, { error: "Subscription Not Found", method, success: false, symbol }, reqId, timeIn);
         continue;
       }
-      const list = this.byPair.get(symbol);
-      if (!list) {
+      if (!this.pairInfo.has(symbol)) {
         this.reply(c, { error: `Currency pair not supported ${symbol}`, method, success: false, symbol }, reqId, timeIn);
         continue;
       }
@@ -534,9 +678,12 @@ class ReplayServer {
         continue;
       }
       this.reply(c, { method, result: { channel: "trade", snapshot, symbol }, success: true }, reqId, timeIn);
-      const rel = this.releasedPerPair.get(symbol)!;
-      if (snapshot) this.send(c, tradeFrame("snapshot", list, Math.max(0, rel - this.snapshotSize), rel));
-      c.subs.set(symbol, { sent: rel });
+      if (snapshot) {
+        const r = this.recentOf(symbol);
+        const snap = r.slice(Math.max(0, r.length - this.snapshotSize));
+        this.send(c, `{"channel":"trade","type":"snapshot","data":[${snap.map((t) => t.wire).join(",")}]}`);
+      }
+      c.subs.set(symbol, this.released);
       this.onSubscribed(symbol);
     }
     this.schedulePump();
@@ -553,6 +700,7 @@ class ReplayServer {
   private onHttp(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? "/", "http://replay");
     const json = (status: number, body: string) => {
+      if (res.writableEnded) return;
       res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
       res.end(body);
     };
@@ -568,32 +716,41 @@ class ReplayServer {
 
     const pair = this.restNames.get((url.searchParams.get("pair") ?? "").toUpperCase());
     if (!pair) return json(200, '{"error":["EQuery:Unknown asset pair"]}');
+    this.restByPair.set(pair, (this.restByPair.get(pair) ?? 0) + 1);
     const countParam = url.searchParams.get("count");
     const count = countParam === null ? 1000 : Number(countParam);
     if (!Number.isInteger(count) || count < 1 || count > 1000) return json(200, '{"error":["EGeneral:Invalid arguments:count"]}');
     const since = parseSince(url.searchParams.get("since"));
     if (since === "invalid") return json(200, '{"error":["EGeneral:Invalid arguments:since"]}');
+    this.restPage(pair, since, count).then(
+      (rows) => {
+        const last = rows.length ? rows[rows.length - 1].key : (since ?? 0n);
+        json(200, `{"error":[],"result":{${JSON.stringify(restPairName(pair))}:[${rows.map((t) => t.rest).join(",")}],"last":"${last}"}}`);
+      },
+      (err: Error) => json(500, JSON.stringify({ error: [`EService:Unavailable (${err.message})`] })),
+    );
+  }
 
-    const list = this.byPair.get(pair)!;
-    const rel = this.releasedPerPair.get(pair)!;
-    let start: number;
+  /** Up to `count` released trades of `pair` after the key `since` (none: the most recent), from memory when the recent trades cover it, else by re-reading the files. */
+  private async restPage(pair: string, since: bigint | null, count: number): Promise<ReplayTrade[]> {
+    const r = this.recentOf(pair);
+    const all = this.releasedPerPair.get(pair)!;
+    const complete = r.length === all; // every released trade of the pair is in memory
     if (since === null) {
-      start = Math.max(0, rel - count); // no `since`: the most recent trades, as Kraken does
-    } else {
+      if (complete || count <= r.length) return r.slice(Math.max(0, r.length - count));
+    } else if (complete || (r.length > 0 && r[0].key <= since)) {
       let lo = 0;
-      let hi = rel;
+      let hi = r.length;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (list[mid].key <= since) lo = mid + 1;
+        if (r[mid].key <= since) lo = mid + 1;
         else hi = mid;
       }
-      start = lo;
+      return r.slice(lo, lo + count);
     }
-    const end = Math.min(rel, start + count);
-    const rows: string[] = [];
-    for (let i = start; i < end; i++) rows.push(list[i].rest);
-    const last = end > start ? list[end - 1].key : (since ?? 0n);
-    json(200, `{"error":[],"result":{${JSON.stringify(restPairName(pair))}:[${rows.join(",")}],"last":"${last}"}}`);
+    this.restScans++;
+    // A trade released after this request began is not part of the answer.
+    return this.source.page(pair, since, count, this.released);
   }
 
   // --- shutdown ----------------------------------------------------------------------------------
@@ -606,11 +763,14 @@ class ReplayServer {
     if (this.pumpHandle) clearImmediate(this.pumpHandle);
     this.releaseTimer = this.graceTimer = this.heartbeatTimer = null;
     this.pumpHandle = null;
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
     for (const c of this.clients) c.ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections(); // keep-alive REST connections would hold close() open
     await closed;
+    await this.reader.close();
     if (!this.doneSettled) {
       this.doneSettled = true;
       this.rejectDone(new Error("replay server closed before every trade was sent"));
@@ -618,13 +778,6 @@ class ReplayServer {
   }
 }
 
-function tradeFrame(type: "snapshot" | "update", list: ReplayTrade[], from: number, to: number): string {
-  let data = "";
-  for (let i = from; i < to; i++) data += (i > from ? "," : "") + list[i].wire;
-  return `{"channel":"trade","type":"${type}","data":[${data}]}`;
-}
-
-/** `since`: nanoseconds (Kraken's cursor) or, as Kraken also accepts, seconds (integer or decimal). */
 function parseSince(s: string | null): bigint | null | "invalid" {
   if (s === null || s === "") return null;
   const m = /^(\d+)(?:\.(\d+))?$/.exec(s);

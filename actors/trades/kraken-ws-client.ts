@@ -2,15 +2,21 @@
 // trades exactly once and in order, across disconnects.
 //
 // How "no trade lost, none twice" holds:
-// - every (re)subscription of a pair starts a catch-up: a REST backfill from the pair's last trade
-//   (the subscriber's `lastSeen()` or the last one delivered here, whichever is later); WebSocket
-//   trades that arrive meanwhile are buffered, sorted by trade_id;
+// - every (re)subscription of a pair starts a catch-up from the pair's last trade (the subscriber's
+//   `lastSeen()` or the last one delivered here, whichever is later). Kraken answers a subscription
+//   with a snapshot of its recent trades and numbers trades consecutively per pair, so the catch-up
+//   first waits for the snapshot: if what the socket has given this pair (snapshot, then updates)
+//   reaches back to the trade after the last one, nothing is missing and REST is not asked at all.
+//   Only otherwise does a REST backfill run (one process-wide rate limit: Kraken limits per IP);
+//   WebSocket trades that arrive meanwhile are buffered, sorted by trade_id;
 // - delivery per pair is one async loop: a batch is handed to `onTrades` only after the previous
 //   promise resolved, and a trade is delivered only if its trade_id is above the last delivered one
 //   (Kraken trade ids increase per pair: "a sequence number, unique per book");
 // - Kraken ids are consecutive, so after a catch-up the first buffered live trade must follow the
 //   last delivered one; if it does not (REST lagging the socket), the catch-up runs again, a few
 //   times, before the hole is reported as a `gap` event.
+// Event time: with `watermark` set, a quiet pair's subscriber gets watermarks computed from the feed's
+// own progress (event-time.ts) and queued behind the pair's undelivered trades.
 // Liveness: Kraken sends a `heartbeat` about once a second while subscribed, and we send an
 // app-level `ping` every pingIntervalMs; no frame at all for heartbeatTimeoutMs → the socket is
 // terminated and reopened with exponential backoff, and every pair is subscribed again.
@@ -18,6 +24,7 @@ import WebSocket from "ws";
 import { isPair } from "../../protocol/pairs.js";
 import { ErrorCode, TickflowError } from "../../protocol/errors.js";
 import type { Trade } from "../../protocol/messages.js";
+import { idleWatermark, DEFAULT_WATERMARK_RULE, type FeedProgress, type WatermarkRule } from "./event-time.js";
 import { BadFrameError, parseWsFrame, type BadRecord } from "./kraken-messages.js";
 import {
   backfillTrades,
@@ -41,6 +48,11 @@ export type TradeSubscriber = {
   onTrades(trades: Trade[], origin: TradeOrigin): Promise<void>;
   /** A frame or record that could not be used (reason says what and where); the feed carries on. */
   onBadFrame(reason: string, raw: string): void;
+  /**
+   * Awaited like onTrades, in the same queue: no trade of this pair with an earlier time is still to
+   * come (the feed's `watermark` rule). Called only if the feed has a `watermark` rule.
+   */
+  onWatermark?(tsMs: number): Promise<void>;
 };
 
 export type TradeSubscription = {
@@ -85,6 +97,9 @@ export type FeedStats = {
   backpressurePauses: number;
   /** Trades received and not yet delivered, all pairs (a gauge, not a counter). */
   pendingTrades: number;
+  /** Catch-ups settled by the subscription snapshot (and live trades) alone, without REST. */
+  snapshotCatchUps: number;
+  watermarks: number;
 };
 
 export type KrakenTradeFeedOptions = {
@@ -124,14 +139,21 @@ export type KrakenTradeFeedOptions = {
   maxPendingPerPair?: number;
   /** Largest batch handed to onTrades. Default 1000. */
   maxBatch?: number;
+  /** Catch-up waits this long for a subscription's snapshot before it falls back to REST. Default 3000. */
+  snapshotWaitMs?: number;
+  /** Most symbols in one subscribe request. Default 200. */
+  subscribeBatch?: number;
+  /** Watermarks for quiet pairs (see event-time.ts); omitted = none. Checked every idleMs / 2 (at least 100 ms). */
+  watermark?: Partial<WatermarkRule>;
   onEvent?: (e: FeedEvent) => void;
   random?: () => number;
 };
 
 type Pending = { trade: Trade; origin: "snapshot" | "update" };
 type RestOptions = NonNullable<KrakenTradeFeedOptions["rest"]>;
-type ResolvedOptions = Required<Omit<KrakenTradeFeedOptions, "onEvent" | "rest" | "random">> & {
+type ResolvedOptions = Required<Omit<KrakenTradeFeedOptions, "onEvent" | "rest" | "random" | "watermark">> & {
   rest: Required<Omit<RestOptions, "fetch">> & Pick<RestOptions, "fetch">;
+  watermark: WatermarkRule | null;
 };
 
 class PairChannel {
@@ -152,6 +174,15 @@ class PairChannel {
   sentGen = 0;
   /** Connection generation on which Kraken refused the subscription (retried on the next connection). */
   rejectedGen = 0;
+  /** Connection generation of `receivedThrough`: the socket has given this pair trades on it. */
+  recvGen = 0;
+  /** Highest trade id the socket has given this pair on connection `recvGen` (snapshot included). */
+  receivedThrough = 0;
+  /** Wakes a catch-up waiting for the subscription's snapshot. */
+  snapshotWaiter: (() => void) | null = null;
+  /** A watermark to hand over once every trade buffered before it is delivered. */
+  watermarkDue: number | null = null;
+  lastWatermark: number | null = null;
   running = false;
   stopped = false;
   loop: Promise<void> = Promise.resolve();
@@ -161,6 +192,12 @@ class PairChannel {
 }
 
 class DeliveryFailed extends Error {}
+/** Thrown from a backfill's delivery to stop it early: the socket's buffered trades cover the rest. */
+class CaughtUp extends Error {
+  constructor(readonly requestsBefore: number) {
+    super("caught up");
+  }
+}
 
 export class KrakenTradeFeed {
   private readonly o: ResolvedOptions;
@@ -171,8 +208,15 @@ export class KrakenTradeFeed {
   private readonly counters: FeedStats = {
     connects: 0, reconnects: 0, heartbeatTimeouts: 0, ackTimeouts: 0, badFrames: 0, subscribeErrors: 0, backfillRuns: 0,
     backfillErrors: 0, backfilledTrades: 0, restRequests: 0, deliveredTrades: 0, duplicatesDropped: 0, gaps: 0, backpressurePauses: 0,
-    pendingTrades: 0,
+    pendingTrades: 0, snapshotCatchUps: 0, watermarks: 0,
   };
+  /** The feed's own progress, for event time (event-time.ts). */
+  private readonly progress: FeedProgress = {
+    newestTradeTs: null, newestTradeReadAt: 0, lastFrameAt: 0, maxFrameGapSinceNewest: 0, socketOpen: false, readingPaused: false,
+  };
+  private watermarkTimer: NodeJS.Timeout | null = null;
+  /** Sum of every pair's pending length, kept as they change (summing over a thousand pairs per frame would cost more than the frame). */
+  private pendingTotal = 0;
   private ws: WebSocket | null = null;
   private gen = 0;
   private attempts = 0;
@@ -211,6 +255,9 @@ export class KrakenTradeFeed {
       highWaterMark: opts.highWaterMark ?? 20_000,
       maxPendingPerPair: opts.maxPendingPerPair ?? 200_000,
       maxBatch: opts.maxBatch ?? 1000,
+      snapshotWaitMs: opts.snapshotWaitMs ?? 3000,
+      subscribeBatch: opts.subscribeBatch ?? 200,
+      watermark: opts.watermark ? { ...DEFAULT_WATERMARK_RULE, ...opts.watermark } : null,
     };
     if (this.o.pingIntervalMs >= this.o.heartbeatTimeoutMs) {
       throw new TickflowError(ErrorCode.BadConfig, `pingIntervalMs (${this.o.pingIntervalMs}) must be below heartbeatTimeoutMs (${this.o.heartbeatTimeoutMs}): pongs are what keep an idle connection alive`);
@@ -218,6 +265,12 @@ export class KrakenTradeFeed {
     this.onEvent = opts.onEvent;
     this.random = opts.random ?? Math.random;
     this.limiter = RateLimiter.everyMs(this.o.rest.minIntervalMs);
+    const rule = this.o.watermark;
+    if (rule) {
+      // One timer for all pairs (not one per pair): cheap at a thousand pairs.
+      this.watermarkTimer = setInterval(() => this.issueWatermarks(rule), Math.max(100, Math.floor(rule.idleMs / 2)));
+      this.watermarkTimer.unref();
+    }
   }
 
   state(): FeedState {
@@ -277,6 +330,10 @@ export class KrakenTradeFeed {
     if (this.counters.connects > 1) this.counters.reconnects++;
     this.openedAt = Date.now();
     this.lastFrameAt = this.openedAt;
+    this.progress.socketOpen = true;
+    this.progress.lastFrameAt = this.openedAt;
+    // A new connection is live only once a trade proves it (the newest trade time itself stays: it was read).
+    this.progress.maxFrameGapSinceNewest = Number.POSITIVE_INFINITY;
     this.emit({ type: "open", connects: this.counters.connects });
     this.pingTimer = setInterval(() => this.send(ws, { method: "ping", req_id: ++this.reqId }), this.o.pingIntervalMs);
     this.armLiveness(ws);
@@ -295,7 +352,11 @@ export class KrakenTradeFeed {
       const todo = [...this.pairs.values()].filter((p) => !p.stopped && p.ackGen !== gen && p.sentGen !== gen);
       if (todo.length === 0) return;
       for (const p of todo) p.sentGen = gen;
-      this.send(ws, { method: "subscribe", params: { channel: "trade", symbol: todo.map((p) => p.pair), snapshot: this.o.snapshot }, req_id: ++this.reqId });
+      // A reconnect subscribes every pair again: a few requests of many symbols each, not one per pair.
+      for (let i = 0; i < todo.length; i += this.o.subscribeBatch) {
+        const symbol = todo.slice(i, i + this.o.subscribeBatch).map((p) => p.pair);
+        this.send(ws, { method: "subscribe", params: { channel: "trade", symbol, snapshot: this.o.snapshot }, req_id: ++this.reqId });
+      }
       const timer = setTimeout(() => {
         this.ackTimers.delete(timer);
         if (ws !== this.ws) return;
@@ -314,6 +375,11 @@ export class KrakenTradeFeed {
     this.ws = null;
     this.clearConnectionTimers();
     this.readingPaused = false;
+    this.progress.socketOpen = false;
+    this.progress.readingPaused = false;
+    this.progress.maxFrameGapSinceNewest = Number.POSITIVE_INFINITY;
+    // Catch-ups waiting for this connection's snapshot: it will not come.
+    for (const p of this.pairs.values()) p.snapshotWaiter?.();
     const openMs = this.openedAt ? Date.now() - this.openedAt : 0;
     this.openedAt = 0;
     this.emit({ type: "close", code, reason, openMs });
@@ -368,7 +434,11 @@ export class KrakenTradeFeed {
 
   private onMessage(ws: WebSocket, gen: number, data: WebSocket.RawData, isBinary: boolean): void {
     if (ws !== this.ws) return;
-    this.lastFrameAt = Date.now();
+    const now = Date.now();
+    const pr = this.progress;
+    pr.maxFrameGapSinceNewest = Math.max(pr.maxFrameGapSinceNewest, now - pr.lastFrameAt);
+    pr.lastFrameAt = now;
+    this.lastFrameAt = now;
     this.armLiveness(ws);
     const text = Buffer.isBuffer(data) ? data.toString("utf8") : Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data).toString("utf8");
     // Nothing may escape a socket handler: one bad frame must not take the feed down.
@@ -413,12 +483,27 @@ export class KrakenTradeFeed {
           if (list) list.push(t);
           else byPair.set(t.pair, [t]);
         }
+        let newest = Number.NEGATIVE_INFINITY;
+        for (const t of f.trades) if (t.ts_ms > newest) newest = t.ts_ms;
+        const pr = this.progress;
+        if (newest !== Number.NEGATIVE_INFINITY && (pr.newestTradeTs === null || newest >= pr.newestTradeTs)) {
+          pr.newestTradeTs = newest;
+          pr.newestTradeReadAt = pr.lastFrameAt;
+          pr.maxFrameGapSinceNewest = 0;
+        }
         for (const [pair, trades] of byPair) {
           const p = this.pairs.get(pair);
           if (!p || p.stopped) continue; // an unsubscribe in flight
+          let top = 0;
+          for (const t of trades) if (t.trade_id > top) top = t.trade_id;
+          if (p.recvGen !== gen) {
+            p.recvGen = gen;
+            p.receivedThrough = top;
+          } else if (top > p.receivedThrough) p.receivedThrough = top;
           // Trades prove the subscription is active even if its ack was lost.
           if (p.ackGen !== gen) this.confirmed(p, gen);
           this.buffer(p, trades, f.type);
+          p.snapshotWaiter?.();
         }
         this.maybePauseReading();
       }
@@ -456,6 +541,7 @@ export class KrakenTradeFeed {
 
   private buffer(p: PairChannel, trades: Trade[], origin: "snapshot" | "update"): void {
     const q = p.pending;
+    const before = q.length;
     for (const trade of trades) {
       if (p.lastId !== null && trade.trade_id <= p.lastId) {
         this.counters.duplicatesDropped++;
@@ -481,6 +567,7 @@ export class KrakenTradeFeed {
       q.splice(0, q.length - this.o.maxPendingPerPair);
       this.requestCatchUp(p);
     }
+    this.pendingTotal += q.length - before;
     this.kick(p);
   }
 
@@ -503,7 +590,7 @@ export class KrakenTradeFeed {
       .finally(() => {
         p.running = false;
         this.maybeResumeReading();
-        if (!p.stopped && (p.catchUpWanted || (p.live && p.pending.length > 0))) this.kick(p);
+        if (!p.stopped && (p.catchUpWanted || (p.live && (p.pending.length > 0 || (p.watermarkDue !== null && !p.verifyGap))))) this.kick(p);
       });
   }
 
@@ -520,10 +607,19 @@ export class KrakenTradeFeed {
       if (!p.live) return;
       while (p.pending.length && p.lastId !== null && p.pending[0].trade.trade_id <= p.lastId) {
         p.pending.shift();
+        this.pendingTotal--;
         this.counters.duplicatesDropped++;
       }
       const head = p.pending[0];
-      if (!head) return;
+      if (!head) {
+        if (p.watermarkDue !== null && !p.verifyGap) {
+          const ts = p.watermarkDue;
+          p.watermarkDue = null;
+          if (!(await this.deliverWatermark(p, ts))) return;
+          continue;
+        }
+        return;
+      }
       if (p.verifyGap && p.lastId !== null) {
         if (head.trade.trade_id > p.lastId + 1 && p.gapRounds < this.o.gapRetries) {
           p.gapRounds++;
@@ -541,6 +637,7 @@ export class KrakenTradeFeed {
       let n = 1;
       while (n < p.pending.length && n < this.o.maxBatch && p.pending[n].origin === head.origin) n++;
       const batch = p.pending.splice(0, n).map((e) => e.trade);
+      this.pendingTotal -= n;
       if (!(await this.deliver(p, batch, head.origin))) return;
       this.maybeResumeReading();
     }
@@ -563,7 +660,27 @@ export class KrakenTradeFeed {
       p.verifyGap = false;
       return true;
     }
+    // Kraken sends the snapshot right after the subscription's ack: wait for it (bounded) before
+    // deciding whether anything is missing.
+    if (this.o.snapshot && p.ackGen === this.gen && p.recvGen !== this.gen) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          p.snapshotWaiter = null;
+          resolve();
+        };
+        const timer = setTimeout(done, this.o.snapshotWaitMs);
+        p.snapshotWaiter = done;
+      });
+      if (p.stopped) return false;
+    }
+    if (this.socketCovers(p)) {
+      p.verifyGap = false;
+      this.counters.snapshotCatchUps++;
+      return true;
+    }
     this.counters.backfillRuns++;
+    const r0 = this.counters.restRequests;
     try {
       const r = await backfillTrades(
         {
@@ -582,11 +699,17 @@ export class KrakenTradeFeed {
         },
         async (trades) => {
           if (!(await this.deliver(p, trades, "backfill"))) throw new DeliveryFailed();
+          // REST only fills the hole up to the first trade the socket gave us: the rest is buffered.
+          if (this.socketCovers(p)) throw new CaughtUp(r0);
         },
-      );
+      ).catch((err) => {
+        if (err instanceof CaughtUp) return null;
+        throw err;
+      });
       p.failures = 0;
-      p.verifyGap = true;
-      this.emit({ type: "backfill", pair: p.pair, trades: r.delivered, pages: r.pages, requests: r.requests });
+      // Rule out a hole between REST's end and the socket's first trade now if we can; else on the first live trade.
+      p.verifyGap = !this.socketCovers(p);
+      if (r) this.emit({ type: "backfill", pair: p.pair, trades: r.delivered, pages: r.pages, requests: r.requests });
       return true;
     } catch (err) {
       if (p.stopped) return false;
@@ -597,6 +720,58 @@ export class KrakenTradeFeed {
       this.retryLater(p, retryInMs);
       return false;
     }
+  }
+
+  /**
+   * True if nothing after the pair's last delivered trade can be missing: on the current connection
+   * the socket has given this pair trades (at least the snapshot), everything after the first of them
+   * arrives on the socket, and the buffered trades above the last delivered one are exactly
+   * lastId+1 … receivedThrough (Kraken's trade ids are consecutive per pair).
+   */
+  private socketCovers(p: PairChannel): boolean {
+    if (p.lastId === null || p.recvGen !== this.gen || p.ackGen !== this.gen) return false;
+    while (p.pending.length && p.pending[0].trade.trade_id <= p.lastId) {
+      p.pending.shift();
+      this.pendingTotal--;
+      this.counters.duplicatesDropped++;
+    }
+    const n = p.pending.length;
+    if (n === 0) return p.receivedThrough <= p.lastId;
+    return p.pending[0].trade.trade_id === p.lastId + 1 && p.pending[n - 1].trade.trade_id === p.receivedThrough && p.receivedThrough - p.lastId === n;
+  }
+
+  /** The feed-wide timer: computes each quiet pair's watermark and queues it behind the pair's trades. */
+  private issueWatermarks(rule: WatermarkRule): void {
+    if (this.closing) return;
+    for (const p of this.pairs.values()) {
+      if (p.stopped || !p.sub.onWatermark) continue;
+      const w = idleWatermark(this.progress, {
+        catchingUp: !p.live || p.catchUpWanted || p.verifyGap,
+        lastTradeTs: p.lastTs,
+        pendingTrades: p.pending.length,
+        lastWatermark: p.watermarkDue ?? p.lastWatermark,
+      }, rule);
+      if (w === null) continue;
+      p.watermarkDue = w;
+      this.kick(p);
+    }
+  }
+
+  /** False if onWatermark rejected (handled like a failed batch: catch up from lastSeen()). */
+  private async deliverWatermark(p: PairChannel, ts: number): Promise<boolean> {
+    if (p.stopped) return false;
+    try {
+      await p.sub.onWatermark!(ts);
+    } catch (err) {
+      const retryInMs = backoffDelay(p.failures++, this.o.rest.backoff, this.random);
+      this.emit({ type: "subscriber_error", pair: p.pair, error: err, retryInMs });
+      p.live = false;
+      this.retryLater(p, retryInMs);
+      return false;
+    }
+    p.lastWatermark = ts;
+    this.counters.watermarks++;
+    return true;
   }
 
   /** Hands a batch to the subscriber, dropping what it already has. False if onTrades rejected. */
@@ -645,6 +820,7 @@ export class KrakenTradeFeed {
     const pending = this.totalPending();
     if (pending <= this.o.highWaterMark) return;
     this.readingPaused = true;
+    this.progress.readingPaused = true;
     this.counters.backpressurePauses++;
     ws.pause();
     this.emit({ type: "backpressure", paused: true, pending });
@@ -656,6 +832,7 @@ export class KrakenTradeFeed {
     const pending = this.totalPending();
     if (pending > this.o.highWaterMark / 2) return;
     this.readingPaused = false;
+    this.progress.readingPaused = false;
     ws.resume();
     this.lastFrameAt = Date.now();
     this.armLiveness(ws);
@@ -663,9 +840,7 @@ export class KrakenTradeFeed {
   }
 
   private totalPending(): number {
-    let n = 0;
-    for (const p of this.pairs.values()) n += p.pending.length;
-    return n;
+    return this.pendingTotal;
   }
 
   // --- teardown ------------------------------------------------------------------------------
@@ -681,7 +856,9 @@ export class KrakenTradeFeed {
 
   private stopPair(p: PairChannel): void {
     p.stopped = true;
+    p.snapshotWaiter?.();
     p.abort.abort();
+    this.pendingTotal -= p.pending.length;
     p.pending = [];
     if (p.retryTimer) clearTimeout(p.retryTimer);
     p.retryTimer = null;
@@ -689,6 +866,8 @@ export class KrakenTradeFeed {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
+    if (this.watermarkTimer) clearInterval(this.watermarkTimer);
+    this.watermarkTimer = null;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     const loops = [...this.pairs.values()].map((p) => {

@@ -6,6 +6,8 @@ import { encode, publishHeaders } from "../../protocol/codec.js";
 import { pairToToken } from "../../protocol/pairs.js";
 import { subjects } from "../../protocol/subjects.js";
 import { latestKeys, LatestWriter } from "../../supervisor/latest.js";
+import type { Supervisor } from "../../supervisor/runtime.js";
+import { check } from "./nats.js";
 import { quietLog } from "./pipeline.js";
 
 type C = { pair: string; window_start_ms: number; window_end_ms: number; close: number };
@@ -62,4 +64,17 @@ export async function publishSentiment(js: JetStreamClient, sigs: ReturnType<typ
     w.offer({ key: latestKeys.sentiment(s.pair), ts: s.ts_ms }, subj, s);
   }
   await w.flush();
+}
+
+/**
+ * Waits until the candles actor of `pair` has applied every trade up to `eosSeq` and the
+ * indicators actor every candle, with both checkpointed: the pipeline output is complete.
+ */
+export async function pipelineDone(js: JetStreamClient, sup: Supervisor, pair: string, eosSeq: number): Promise<void> {
+  await check(() => (sup.cell("candles", pair)?.status().lastSeq ?? 0) >= eosSeq, 60_000, `candles of ${pair} to apply every trade`);
+  await sup.cell("candles", pair)!.checkpointIfRunning();
+  const jsm = await js.jetstreamManager();
+  const last = (await jsm.streams.info("CANDLES")).state.last_seq;
+  await check(() => (sup.cell("indicators", pair)?.status().lastSeq ?? 0) >= last, 60_000, `indicators of ${pair} to apply every candle`);
+  await sup.cell("indicators", pair)!.checkpointIfRunning();
 }

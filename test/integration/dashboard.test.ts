@@ -13,7 +13,7 @@ import { buildApp } from "../../gateway/app.js";
 import { encode, publishHeaders } from "../../protocol/codec.js";
 import { startWorker, type Worker } from "../../supervisor/worker.js";
 import { BTC_FILE, readTrades } from "../harness/data.js";
-import { predictionsFrom, publishMl, publishSentiment, sentimentSignal } from "../harness/ml-fixtures.js";
+import { pipelineDone, predictionsFrom, publishMl, publishSentiment, sentimentSignal } from "../harness/ml-fixtures.js";
 import { check, cleanup, readAll, setup, type Env } from "../harness/nats.js";
 import { addPair, publishEos, publishTrades, quietLog, testConfig } from "../harness/pipeline.js";
 
@@ -34,12 +34,8 @@ before(async () => {
   await addPair(env.js, PAIR);
   worker = await startWorker({ nc: env.nc, config, log: quietLog, id: "dash-worker", stages: [candlesActor, indicatorsActor()] });
   await publishTrades(env.js, raw);
-  const eos = await publishEos(env.js, PAIR, raw[raw.length - 1]);
-  await check(() => (worker.sup.cell("candles", PAIR)?.status().lastSeq ?? 0) >= eos, 30_000, "every trade applied");
-  await worker.sup.cell("candles", PAIR)!.checkpointIfRunning();
-  const all = await readAll(env.js, "CANDLES", "md.candles.>");
-  await check(() => (worker.sup.cell("indicators", PAIR)?.status().lastSeq ?? 0) >= all.at(-1)!.seq, 30_000, "every candle applied");
-  candles = all.filter((m) => m.data.tf === "1m").map((m) => m.data);
+  await pipelineDone(env.js, worker.sup, PAIR, await publishEos(env.js, PAIR, raw[raw.length - 1]));
+  candles = (await readAll(env.js, "CANDLES", "md.candles.1m.BTC-USDT")).map((m) => m.data);
   const { preds, outcomes } = predictionsFrom(candles);
   await publishMl(env.js, preds, outcomes);
   await publishSentiment(env.js, [sentimentSignal(PAIR, candles.at(-1).window_end_ms, 0.42)]);

@@ -1,13 +1,13 @@
 // Actors keyed by something other than a pair (news sources): the same leases, placement,
 // failover and checkpoints as per-pair actors. A keyed source saves a cursor with
 // ctx.saveCheckpoint; a stale owner's save is refused (compare-and-set on the revision it read).
-import { PublishPool } from "../../supervisor/publish-pool.js";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { decode } from "../../protocol/codec.js";
 import { openBuckets } from "../../protocol/streams.js";
 import type { SourceActorDef, SourceContext } from "../../supervisor/actor.js";
 import { ActorCell } from "../../supervisor/actor-cell.js";
+import { PublishPool } from "../../supervisor/publish-pool.js";
 import { clusterStatus } from "../../supervisor/status.js";
 import { registerService } from "../../supervisor/service.js";
 import { check, cleanup, readAll, setup, type Env } from "../harness/nats.js";

@@ -12,7 +12,7 @@ import { ensurePoolConsumer, poolConsumerName } from "../../supervisor/pool-cell
 import { clusterStatus } from "../../supervisor/status.js";
 import { registerService } from "../../supervisor/service.js";
 import { check, cleanup, readAll, setup, type Env } from "../harness/nats.js";
-import { startSupervisor, testConfig } from "../harness/pipeline.js";
+import { addPair, startSupervisor, testConfig } from "../harness/pipeline.js";
 
 let env: Env;
 before(async () => {
@@ -50,7 +50,7 @@ function scorer(worker: string): PoolActorDef<{ inFlight: number }> {
         await new Promise((r) => setTimeout(r, 2 + (d.n % 7)));
         if (d.poison) throw new Error(`model answered nonsense for #${d.n}`);
         handled.set(d.n, (handled.get(d.n) ?? 0) + 1);
-        ctx.emit({ subject: "news.scored", msgId: `ptest:${d.n}`, data: { n: d.n, by: worker, attempt: ctx.attempt } });
+        ctx.emit({ subject: "news.scored.PTEST", msgId: `ptest:${d.n}`, data: { n: d.n, by: worker, attempt: ctx.attempt } });
       } finally {
         ctx.resource.inFlight--;
       }
@@ -84,7 +84,7 @@ test("pool - 2 workers × 3 in flight: every message once, a halted worker loses
     await a.halt();
     const expected = N - 2;
     const outs = await check(async () => {
-      const o = await readAll(env.js, "SENTIMENT", "news.scored");
+      const o = await readAll(env.js, "SENTIMENT", "news.scored.PTEST");
       return o.length >= expected ? o : null;
     }, 60_000, `${expected} outputs`);
     assert.equal(outs.length, expected, "no output twice");
@@ -147,6 +147,32 @@ test("pool - a worker whose setup keeps failing restarts with backoff, then is f
     assert.equal(opens, 3, "started, then restarted twice");
     assert.equal(st.restarts, 3);
     assert.match(st.lastError!, /3 crashes within 60000 ms; last: model file missing/);
+  } finally {
+    await sup.stop();
+  }
+});
+
+test("pool - settle (what `up --once` waits on) returns once the shared consumer is drained, with pairs desired", async () => {
+  await addPair(env.js, "PS/USD"); // a pool stage has no per-pair actors: settle must not wait for one
+  let done = 0;
+  const def: PoolActorDef<null> = {
+    kind: "pool",
+    stage: "psettle",
+    input: () => ({ stream: "NEWS", filter: "news.raw.psettle" }),
+    handle: async (msg, ctx) => {
+      await new Promise((r) => setTimeout(r, 5));
+      ctx.emit({ subject: "news.scored", msgId: `psettle:${msg.seq}`, data: { seq: msg.seq } });
+      done++;
+    },
+  };
+  const sup = await startSupervisor(env, "pw-settle", [def], testConfig());
+  try {
+    const h = publishHeaders("msgpack");
+    for (let n = 0; n < 40; n++) await env.js.publish("news.raw.psettle", encode({ n }, "msgpack"), { headers: h });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([sup.settle(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("settle did not return within 20 s")), 20_000)))]);
+    clearTimeout(timer);
+    assert.equal(done, 40, "every message handled before settle returned");
   } finally {
     await sup.stop();
   }

@@ -122,7 +122,7 @@ async function finishAndCheck(replay: KrakenReplayServer, data: Record<string, R
 
 /** The owner of `key` once `pair` is mid-stream (two 1m candles out). */
 async function ownerMidStream(key: string, pair: string): Promise<string> {
-  const owner = await check(() => leaseOwner(key), 30_000, `an owner for ${key}`);
+  const owner = await check(() => leaseOwner(key), 90_000, `an owner for ${key}`); // three workers starting at once on two busy cores
   await check(async () => (await candleCount(pair)) >= 2, 60_000, `two ${pair} candles (mid-stream)`);
   return owner;
 }

@@ -9,7 +9,7 @@ import { indicatorsActor } from "../../actors/indicators/actor.js";
 import { createPool, migrate, Sink } from "../../actors/sink/sink.js";
 import { encode, publishHeaders } from "../../protocol/codec.js";
 import { ETH_FILE, readTrades } from "../harness/data.js";
-import { predictionsFrom, publishMl, publishSentiment, sentimentSignal } from "../harness/ml-fixtures.js";
+import { pipelineDone, predictionsFrom, publishMl, publishSentiment, sentimentSignal } from "../harness/ml-fixtures.js";
 import { check, cleanup, readAll, setup, type Env } from "../harness/nats.js";
 import { addPair, publishEos, publishTrades, quietLog, startSupervisor, testConfig } from "../harness/pipeline.js";
 import { startTcpProxy } from "../harness/tcp-proxy.js";
@@ -46,12 +46,8 @@ test("sink - after a replay every table holds exactly the stream's messages; a s
   await addPair(env.js, pair);
   const sup = await startSupervisor(env, "sink-w", [candlesActor, indicatorsActor()]);
   await publishTrades(env.js, raw);
-  await publishEos(env.js, pair, raw[raw.length - 1]);
-  const candles = await check(async () => {
-    const c = await readAll(env.js, "CANDLES", "md.candles.>");
-    const i = await readAll(env.js, "INDICATORS", "md.indicators.>");
-    return c.length > 10 && i.length === c.length ? c : null;
-  }, 30_000, "candles and indicators");
+  await pipelineDone(env.js, sup, pair, await publishEos(env.js, pair, raw[raw.length - 1]));
+  const candles = await readAll(env.js, "CANDLES", "md.candles.>");
   await sup.stop();
   const oneMin = candles.filter((m) => m.data.tf === "1m").map((m) => m.data);
   const { preds, outcomes } = predictionsFrom(oneMin);
