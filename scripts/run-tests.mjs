@@ -15,6 +15,6 @@ if (files.length === 0) {
   process.exit(1);
 }
 const child = spawn(process.execPath, [
-  "--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=300000", "--test-reporter=spec", ...files,
+  "--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=900000", "--test-reporter=spec", ...files,
 ], { stdio: "inherit" });
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

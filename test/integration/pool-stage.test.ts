@@ -161,7 +161,7 @@ test("pool - settle (what `up --once` waits on) returns once the shared consumer
     input: () => ({ stream: "NEWS", filter: "news.raw.psettle" }),
     handle: async (msg, ctx) => {
       await new Promise((r) => setTimeout(r, 5));
-      ctx.emit({ subject: "news.scored", msgId: `psettle:${msg.seq}`, data: { seq: msg.seq } });
+      ctx.emit({ subject: "news.scored.PSETTLE", msgId: `psettle:${msg.seq}`, data: { seq: msg.seq } });
       done++;
     },
   };
