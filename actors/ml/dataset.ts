@@ -59,7 +59,8 @@ export function featureRows(inputs: FeatureInput[], tfMs: number, sentiment: Sen
   const sorted = [...sentiment].sort((a, b) => a.ts_ms - b.ts_ms);
   let si = -1;
   return inputs.map((x) => {
-    while (si + 1 < sorted.length && sorted[si + 1].ts_ms <= x.window_end_ms) si++;
+    // Signals from before this close only (see sentimentFeature).
+    while (si + 1 < sorted.length && sorted[si + 1].ts_ms < x.window_end_ms) si++;
     return { ts: x.window_end_ms, close: x.close, row: updateFeatures(st, x, si >= 0 ? sorted[si] : null) };
   });
 }

@@ -90,9 +90,13 @@ export function updateFeatures(s: FeatureState, x: FeatureInput, sentiment: Sent
   return row;
 }
 
-/** The sentiment feature at a candle's end: the latest signal's score if it is recent and not from the future, else 0. */
+/**
+ * The sentiment feature at a candle's end: the score of a signal from before that end (the signal
+ * of this very close is computed from the same candle and may arrive after it live, so it is never
+ * used: training and serving then agree), if recent, else 0.
+ */
 export function sentimentFeature(s: SentimentInput | null, atMs: number): number {
-  if (!s || s.ts_ms > atMs || atMs - s.ts_ms > SENTIMENT_MAX_AGE_MS || !Number.isFinite(s.score)) return 0;
+  if (!s || s.ts_ms >= atMs || atMs - s.ts_ms > SENTIMENT_MAX_AGE_MS || !Number.isFinite(s.score)) return 0;
   return Math.max(-1, Math.min(1, s.score));
 }
 

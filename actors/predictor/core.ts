@@ -51,7 +51,9 @@ export type PredictorState = {
   tf: string;
   horizons: string[];
   features: FeatureState;
+  /** The newest sentiment signal and the one before it (the feature uses the newest from before a candle's close). */
   sentiment: SentimentInput | null;
+  sentimentPrev: SentimentInput | null;
   models: Record<string, ModelRef>;
   pending: Record<string, Prediction[]>;
   live: Record<string, LiveStats>;
@@ -70,7 +72,7 @@ export function createPredictorState(pair: string, tf: string, horizons: string[
     pending[h] = [];
     live[h] = createLiveStats(liveWindow);
   }
-  return { v: 1, pair, tf, horizons: [...horizons], features: createFeatureState(timeframeMs(tf)), sentiment: null, models, pending, live, counts: { candles: 0, predictions: 0, outcomes: 0, expired: 0, swaps: 0, ignored: 0 } };
+  return { v: 1, pair, tf, horizons: [...horizons], features: createFeatureState(timeframeMs(tf)), sentiment: null, sentimentPrev: null, models, pending, live, counts: { candles: 0, predictions: 0, outcomes: 0, expired: 0, swaps: 0, ignored: 0 } };
 }
 
 export function predictionMsgId(h: string, pair: string, ts: number): string {
@@ -105,7 +107,9 @@ export function applySentiment(s: PredictorState, data: unknown, where: string):
   const x = data as { ts_ms?: unknown; score?: unknown; pair?: unknown };
   if (!x || typeof x.ts_ms !== "number" || typeof x.score !== "number" || !Number.isFinite(x.score)) throw new BadInputError(`${where}: not a sentiment signal (needs ts_ms and score)`);
   if (x.pair !== undefined && x.pair !== s.pair) throw new BadInputError(`${where}: signal of ${String(x.pair)} on ${s.pair}'s input`);
-  if (!s.sentiment || x.ts_ms >= s.sentiment.ts_ms) s.sentiment = { ts_ms: x.ts_ms, score: x.score };
+  if (s.sentiment && x.ts_ms < s.sentiment.ts_ms) return; // an older signal than we have: nothing newer to learn
+  if (!s.sentiment || x.ts_ms > s.sentiment.ts_ms) s.sentimentPrev = s.sentiment;
+  s.sentiment = { ts_ms: x.ts_ms, score: x.score };
 }
 
 /**
@@ -124,7 +128,8 @@ export function applyCandle(s: PredictorState, data: unknown, where: string, run
   const end = c.window_end_ms;
   if (end <= s.features.lastEnd) throw new BadInputError(`${where}: candle ending ${new Date(end).toISOString()} is not after the last one applied (${new Date(s.features.lastEnd).toISOString()})`);
   for (const h of s.horizons) resolveOutcomes(s, h, end, c.close, emit);
-  const row = updateFeatures(s.features, c, s.sentiment);
+  const sent = s.sentiment && s.sentiment.ts_ms < end ? s.sentiment : s.sentimentPrev && s.sentimentPrev.ts_ms < end ? s.sentimentPrev : null;
+  const row = updateFeatures(s.features, c, sent);
   s.counts.candles++;
   onRow?.(end, row);
   const horizons = s.horizons;

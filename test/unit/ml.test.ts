@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  BASE_FEATURES, binomialUpperTail, buildDataset, createFeatureState, defaultCandidates, dieboldMariano, fitGbt, fitRidge, forecastMetrics, gate,
+  BASE_FEATURES, binomialUpperTail, buildDataset, sentimentFeature, createFeatureState, defaultCandidates, dieboldMariano, fitGbt, fitRidge, forecastMetrics, gate,
   indicatorsOf, normalCdf, predict, readCandleFile, updateFeatures, walkForward, walkForwardFolds, type CandleBar, type WalkForwardOptions,
 } from "../../actors/ml/mod.js";
 import { mulberry32 } from "../../actors/ml/prng.js";
@@ -125,4 +125,12 @@ test("walk-forward - out-of-sample metrics on real candles, deterministic for a 
     assert.equal(r.overall.n, ds.ts.length - Math.floor(ds.ts.length * 0.5));
     assert.ok(r.overall.mae > 0 && Number.isFinite(r.overall.mae_ratio));
   }
+});
+
+test("features - sentiment counts from before a candle's close only, and not when stale", () => {
+  const T = 10 * 3_600_000;
+  assert.equal(sentimentFeature({ ts_ms: T, score: 0.5 }, T), 0, "the signal of the same close may arrive after the candle live: never used");
+  assert.equal(sentimentFeature({ ts_ms: T - 60_000, score: 0.5 }, T), 0.5);
+  assert.equal(sentimentFeature({ ts_ms: T - 7 * 3_600_000, score: 0.5 }, T), 0, "older than 6 h");
+  assert.equal(sentimentFeature(null, T), 0);
 });
