@@ -1,6 +1,7 @@
 // Training of the bundled classifier, pure (no files): labelled CSV parsing, a deterministic
 // stratified split, hyper-parameter choice on a validation part of the training split only, and the
 // final fit. scripts/train-sentiment.ts does the I/O.
+import { mulberry32 } from "../ml/prng.js";
 import { linearSoftmaxOnnx } from "./onnx-export.js";
 import { buildVocabulary, featurize, type Vocabulary } from "./features.js";
 import { lexiconScore } from "./lexicon.js";
@@ -49,17 +50,8 @@ export function parseLabelled(csv: string, file: string): Labelled[] {
   });
 }
 
-/** A small seeded PRNG (mulberry32): the split depends only on the seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (mulberry32, shared with the trainer): the split depends only on the seed. */
+export const rng = mulberry32;
 
 const normalise = (t: string) => t.toLowerCase().replace(/https?:\/\/\S+/g, "").replace(/\s+/g, " ").trim();
 
