@@ -53,8 +53,8 @@ const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 const TIMEOUT_MS = 240_000;
 const POLL_MS = 20;
 
-/** `noAsyncTraces`: the what-if of `--no-async-traces` (see raw-publish.ts); otherwise the connection is exactly connectNats's. */
-export async function pipelineRun(input: ReplayInput, opts: { log?: (s: string) => void; noAsyncTraces?: boolean } = {}): Promise<PipelineResult> {
+/** The connection is exactly connectNats's, as in `tickflow up`. */
+export async function pipelineRun(input: ReplayInput, opts: { log?: (s: string) => void } = {}): Promise<PipelineResult> {
   // Defaults only: a developer's TICKFLOW_* environment must not change what is measured.
   const config: Config = loadConfig({ env: {} });
   const logger = pino({ level: process.env.LOG_LEVEL ?? "error", base: { bench: "pipeline" } }, pino.destination(2));
@@ -66,9 +66,7 @@ export async function pipelineRun(input: ReplayInput, opts: { log?: (s: string) 
   config.kraken.restUrl = replay.restUrl;
   const pairs = replay.pairs;
 
-  const nc = opts.noAsyncTraces
-    ? await connect({ servers: server.url, name: "tickflow-bench", maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 5_000, noAsyncTraces: true })
-    : await connectNats(server.url, "tickflow-bench");
+  const nc = await connectNats(server.url, "tickflow-bench");
   const drainNc = defer("pipeline connection", () => nc.drain().catch(() => {}));
   const jsm = await jetstreamManager(nc);
   // Streams exist before the clock starts (startWorker's own bootstrap is then a no-op check).

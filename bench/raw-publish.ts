@@ -3,10 +3,13 @@
 // TRADES stream config (same dedup window), msgpack payloads of the same trades, a Nats-Msg-Id per
 // message (the server checks it against the dedup window) and the Content-Type header. Publishes
 // are pipelined exactly like supervisor/publisher.ts: fire without waiting, and once `window` acks
-// are outstanding, wait for all of them. A fresh server per repetition, so no run inherits a
-// bigger store or dedup table from the one before. Should the Publisher change technique, change
-// this loop with it: the ratio is meant to measure everything the pipeline adds around publishing.
-import { jetstream, jetstreamManager, type PubAck } from "@nats-io/jetstream";
+// are outstanding, wait for all of them — on the same kind of connection the actors publish on (a
+// pooled connection with acks collected on one reply subscription, noAsyncTraces). A fresh server
+// per repetition, so no run inherits a bigger store or dedup table from the one before. Should the
+// Publisher change technique, change this loop with it: the ratio is meant to measure everything
+// the pipeline adds around publishing.
+import { jetstreamManager } from "@nats-io/jetstream";
+import { PooledConnection, type Ack } from "../supervisor/publish-pool.js";
 import { connect } from "@nats-io/transport-node";
 import { encode, publishHeaders } from "../protocol/codec.js";
 import type { Trade } from "../protocol/messages.js";
@@ -24,21 +27,18 @@ export type RawResult = { runs: RawRun[]; medianMsgsPerSec: number; window: numb
 /** Same window as the Publisher the actors use (its default maxInflight). */
 export const WINDOW = 4096;
 
-/**
- * `noAsyncTraces` is the what-if of `npm run bench -- --no-async-traces`: nats.js then skips the two
- * Error objects (with captured stacks) it otherwise creates per request, i.e. per JetStream publish.
- */
-export async function rawRun(trades: Trade[], opts: { window?: number; noAsyncTraces?: boolean } = {}): Promise<RawRun> {
+export async function rawRun(trades: Trade[], opts: { window?: number } = {}): Promise<RawRun> {
   const window = opts.window ?? WINDOW;
   const { server, stop: stopServer } = await startNatsServer("raw-publish nats-server");
-  const nc = await connect({ servers: server.url, noAsyncTraces: !!opts.noAsyncTraces });
+  // As the publish pool connects (supervisor/publish-pool.ts): no reconnect, no async traces.
+  const nc = await connect({ servers: server.url, reconnect: false, noAsyncTraces: true });
   const closeNc = defer("raw-publish connection", () => nc.close());
   try {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add(streamConfig("TRADES", DEFAULT_STORAGE));
-    const js = jetstream(nc);
+    const conn = new PooledConnection(nc, 10_000);
     // Subjects and ids are built per message, as the trades stage does for each trade.
-    let inflight: Promise<PubAck>[] = [];
+    let inflight: Promise<Ack>[] = [];
     let acked = 0;
     let duplicates = 0;
     const drain = async () => {
@@ -51,7 +51,7 @@ export async function rawRun(trades: Trade[], opts: { window?: number; noAsyncTr
     const meter = cpuMeter(server.pid);
     for (const t of trades) {
       const data = encode(t, "msgpack");
-      inflight.push(js.publish(subjects.trades(t.pair), data, { msgID: `${pairToToken(t.pair)}:${t.trade_id}`, headers: publishHeaders("msgpack") }));
+      inflight.push(conn.publish(subjects.trades(t.pair), data, publishHeaders("msgpack", `${pairToToken(t.pair)}:${t.trade_id}`)));
       if (inflight.length >= window) await drain();
     }
     await drain();

@@ -7,8 +7,6 @@
 //   --trades N                     target input size (default 200000; rounded to whole copies of the recorded data)
 //   --runs N                       raw and pipeline repetitions, interleaved (default 3)
 //   --rounds N                     failover kills (default 5)
-//   --no-async-traces              what-if: raw and pipeline connections with nats.js `noAsyncTraces`
-//                                  (not what production does today; the report says so)
 // Profiling the pipeline alone:
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/run.ts --only pipeline --runs 1
 //   node --import tsx bench/profile-summary.ts /tmp/prof/<the big one>.cpuprofile --window <printed by the run>
@@ -47,7 +45,6 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       only: { type: "string" }, trades: { type: "string" }, runs: { type: "string" }, rounds: { type: "string" },
-      "no-async-traces": { type: "boolean" },
     },
     strict: true,
   });
@@ -56,7 +53,6 @@ async function main(): Promise<number> {
   const runs = positiveInt(values.runs, 3, "runs");
   const rounds = positiveInt(values.rounds, 5, "rounds");
   const target = positiveInt(values.trades, 200_000, "trades");
-  const noAsyncTraces = !!values["no-async-traces"];
 
   const started = new Date();
   const t0 = performance.now();
@@ -70,7 +66,7 @@ async function main(): Promise<number> {
       pairs: input.perPair, recordedTrades: input.recordedTrades, copies: input.copies, trades: input.records.length,
       eventSpanMinutes: spans.length ? Math.max(...spans) / 60_000 : 0,
     },
-    variant: noAsyncTraces ? "what-if: NATS connections with noAsyncTraces: true (production uses the nats.js default)" : null,
+    variant: null,
     raw: null, pipeline: null, failover: null, pairs: null, joined: null, errors: [], sections: [],
   };
   progress(`input: ${input.records.length} trades (${input.copies} copies of ${input.recordedTrades})`);
@@ -83,12 +79,12 @@ async function main(): Promise<number> {
     const trades = only.has("raw") ? asTrades(input.records) : [];
     for (let i = 0; i < runs; i++) {
       if (only.has("raw")) {
-        const r = await rawRun(trades, { noAsyncTraces });
+        const r = await rawRun(trades);
         rawRuns.push(r);
         progress(`raw ${i + 1}/${runs}: ${Math.round(r.msgsPerSec)} msgs/s (${r.seconds.toFixed(2)} s)`);
       }
       if (only.has("pipeline")) {
-        const p = await pipelineRun(input, { noAsyncTraces });
+        const p = await pipelineRun(input);
         pipeRuns.push(p);
         progress(`pipeline ${i + 1}/${runs}: ${Math.round(p.tradesPerSec)} trades/s (${p.seconds.toFixed(2)} s; profile window ${p.profileWindowUs.start}-${p.profileWindowUs.end})`);
       }
