@@ -246,6 +246,8 @@ const ENV: [string, string, "string" | "int" | "list" | "number"][] = [
   ["TICKFLOW_HEALTH_HOST", "health.host", "string"],
   ["LOG_FORMAT", "logFormat", "string"],
   ["PORT", "gateway.port", "int"],
+  // The Helm chart's name for it (wins over PORT when both are set).
+  ["TICKFLOW_GATEWAY_PORT", "gateway.port", "int"],
   ["TICKFLOW_GATEWAY_HOST", "gateway.host", "string"],
   ["TICKFLOW_ADMIN_TOKEN", "gateway.adminToken", "string"],
   ["TICKFLOW_DEFAULT_HORIZON", "gateway.defaultHorizon", "string"],
