@@ -2,6 +2,7 @@
 // and the scored items of its base coin (news.scored.<COIN>). The runtime records their
 // interleaving once in the actor's journal, so a restart replays the same order and the outputs
 // are byte-identical; the logic (pair-sentiment.ts) uses event times from the inputs only.
+import { latestKeys } from "../../supervisor/latest.js";
 import { BadInputError } from "../../protocol/errors.js";
 import { CandleCheck, type Candle } from "../../protocol/messages.js";
 import { ScoredItemCheck, type ScoredItem } from "../../protocol/news.js";
@@ -40,6 +41,8 @@ export function sentimentActor(config: Config): StreamActorDef<PairSentimentStat
       const s = applyCandle(state, c);
       if (s) emit({ subject: subjects.sentiment(state.pair), msgId: `${pairToToken(state.pair)}:${s.ts_ms}`, data: s });
     },
+    // tf_latest: the newest signal of the pair, for the gateway and the dashboard.
+    latest: (o) => (o.subject.startsWith("md.sentiment.") ? { key: latestKeys.sentiment((o.data as { pair: string }).pair), ts: (o.data as { ts_ms: number }).ts_ms } : null),
     describe: (s) => ({ coin: s.coin, items: s.itemsSeen, lastClose: s.lastClose, pending: s.signal.pending.length, foreign: s.foreign }),
   };
 }
