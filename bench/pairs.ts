@@ -85,7 +85,8 @@ export async function pairsBench(opts: { counts?: number[]; log?: (s: string) =>
 function runChild(args: ChildArgs): Promise<Omit<PairsRow, "ratio">> {
   const me = fileURLToPath(import.meta.url);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", me, "child", JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
+    const prof = process.env.PAIRS_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PAIRS_CPU_PROF}`] : [];
+    const child = spawn(process.execPath, [...prof, "--expose-gc", "--import", "tsx", me, "child", JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
     const kill = defer("pairs worker", () => {
       child.kill("SIGKILL");
     });

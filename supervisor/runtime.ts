@@ -84,6 +84,7 @@ export class Supervisor {
   private readonly watchers: { stop(): void }[] = [];
   private readonly startedAt = Date.now();
   private pool!: PublishPool;
+  private readonly placement = new Map<string, { sig: string; owners: Map<string, string | null> }>();
   private ready = { pairs: false, members: false, leases: false };
   private stopped = false;
   private started = false;
@@ -187,7 +188,7 @@ export class Supervisor {
       // The stage's own keys (pairs, a keyed stage's static keys, none for a pool), as reconcile places them.
       for (const k of this.keysOf(def, pairs)) {
         const key = actorKey(def.stage, k);
-        if (rendezvousOwner(key, members) !== this.id || this.failedStatus.has(key)) continue;
+        if (this.ownerOf(def.stage, key, members) !== this.id || this.failedStatus.has(key)) continue;
         const st = this.cells.get(key)?.status().state;
         if (st !== "running") return false;
       }
@@ -387,7 +388,7 @@ export class Supervisor {
       for (const k of this.keysOf(def, pairs)) {
         const key = actorKey(def.stage, k);
         wanted.add(key);
-        const mine = rendezvousOwner(key, members) === this.id;
+        const mine = this.ownerOf(def.stage, key, members) === this.id;
         const running = this.cells.has(key);
         if (running && !mine) releases.push(key);
         else if (!running && mine) acquires.push(() => this.acquire(def as KeyedActorDef, k, key));
@@ -398,6 +399,20 @@ export class Supervisor {
     // start or a rebalance takes seconds, not minutes, without flooding the server.
     await inBatches(releases.map((k) => () => this.release(k)), RECONCILE_CONCURRENCY);
     await inBatches(acquires, RECONCILE_CONCURRENCY);
+  }
+
+  /**
+   * Rendezvous owner of `key`, remembered while the stage's live members stay the same: reconcile
+   * runs on every watch event, and hashing thousands of keys each time was a tenth of a busy
+   * worker's CPU (measured with 900 actors).
+   */
+  private ownerOf(stage: string, key: string, members: string[]): string | null {
+    const sig = members.join("\u0000");
+    let memo = this.placement.get(stage);
+    if (!memo || memo.sig !== sig) this.placement.set(stage, (memo = { sig, owners: new Map() }));
+    let owner = memo.owners.get(key);
+    if (owner === undefined) memo.owners.set(key, (owner = rendezvousOwner(key, members)));
+    return owner;
   }
 
   private leaseBytes(v: LeaseValue): Uint8Array {
