@@ -3,7 +3,7 @@
 // validated against the Kubernetes schemas (kubernetes-models); assertions on what renders.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
@@ -13,9 +13,7 @@ import { HEALTH_PATHS } from "../../supervisor/health.js";
 import { ROOT } from "../harness/data.js";
 import { extractHelm, type Helm } from "../harness/helm.js";
 
-const SOURCE_CHART = join(ROOT, "charts", "tickflow");
-/** The chart as tested: a copy with a stand-in for the NATS dependency (see standInNatsChart). */
-let CHART: string;
+const CHART = join(ROOT, "charts", "tickflow");
 const STAGES = ["trades", "candles", "indicators", "news", "scorer", "sentiment", "predictor", "trainer", "sink"];
 /** What this build's `tickflow` runs: stage names for `run --stages`, and commands (the sink is `sink run`). */
 const CLI_STAGES = new Set(plugins.flatMap((p) => (p.stages ?? []).map((s) => s.stage)));
@@ -29,32 +27,9 @@ type K8s = { apiVersion: string; kind: string; metadata: { name: string; labels?
 
 let helm: Helm;
 let dir: string;
-/**
- * The official NATS chart is a dependency that `helm dependency update` downloads; it cannot be
- * downloaded here (no network), and its source is not ours to commit. The tests render the chart
- * with a stand-in subchart of the same name and version that renders only the client Service the
- * processes connect to, so lint and template run offline; what the official chart itself renders
- * (its StatefulSet, its config) is not tested here.
- */
-function standInNatsChart(chart: string): void {
-  const sub = join(chart, "charts", "nats");
-  const version = /name: nats\n\s+version: ([^\s]+)/.exec(readFileSync(join(chart, "Chart.yaml"), "utf8"))?.[1] ?? "0.0.0";
-  mkdirSync(join(sub, "templates"), { recursive: true });
-  writeFileSync(join(sub, "Chart.yaml"), `apiVersion: v2\nname: nats\nversion: ${version}\ndescription: test stand-in for the official NATS chart\n`);
-  writeFileSync(join(sub, "values.yaml"), "{}\n");
-  writeFileSync(join(sub, "templates", "service.yaml"), [
-    "apiVersion: v1", "kind: Service", "metadata:", "  name: {{ .Release.Name }}-nats", "spec:", "  selector:", "    app: {{ .Release.Name }}-nats",
-    "  ports:", "    - name: nats", "      port: 4222", "",
-  ].join("\n"));
-}
-
 before(() => {
   helm = extractHelm();
   dir = mkdtempSync(join(tmpdir(), "tickflow-chart-"));
-  CHART = join(dir, "tickflow");
-  cpSync(SOURCE_CHART, CHART, { recursive: true });
-  rmSync(join(CHART, "charts"), { recursive: true, force: true });
-  standInNatsChart(CHART);
 });
 after(() => {
   helm?.cleanup();
@@ -121,8 +96,8 @@ describe("default values", () => {
     ms = await render();
   });
 
-  test("helm chart - every rendered manifest validates against the Kubernetes schemas", async () => {
-    assert.ok(ms.length > 10, `${ms.length} manifests`);
+  test("helm chart - every rendered manifest (ours and the NATS subchart's) validates against the Kubernetes schemas", async () => {
+    assert.ok(ms.length > 15, `${ms.length} manifests`);
     for (const m of ms) await validate(m);
   });
 
@@ -187,11 +162,14 @@ describe("default values", () => {
     }
   });
 
-  test("helm chart - NATS from the official chart (values ask for JetStream on file storage); the processes' NATS_URL is its service", () => {
-    const values = parseAllDocuments(readFileSync(join(SOURCE_CHART, "values.yaml"), "utf8"))[0].toJS();
-    assert.equal(values.nats.enabled, true);
-    assert.equal(values.nats.config.jetstream.enabled, true);
-    assert.equal(values.nats.config.jetstream.fileStore.enabled, true);
+  test("helm chart - NATS from the subchart with JetStream on file storage; the processes' NATS_URL is its service", () => {
+    const sts = one(ms, "StatefulSet", "tf-nats");
+    const pvc = sts.spec.volumeClaimTemplates.find((v: any) => v.metadata.name === "tf-nats-js");
+    assert.ok(pvc, "a JetStream PVC");
+    assert.ok(sts.spec.template.spec.containers[0].volumeMounts.some((v: any) => v.name === "tf-nats-js" && v.mountPath === "/data"), "mounted at the store dir");
+    const conf = one(ms, "ConfigMap", "tf-nats-config").data["nats.conf"];
+    assert.match(conf, /jetstream/);
+    assert.match(conf, /"store_dir": "\/data"/);
     const url = new URL(settings(ms).NATS_URL);
     const svc = one(ms, "Service", url.hostname);
     assert.ok(svc.spec.ports.some((p: any) => p.port === Number(url.port)), `service ${url.hostname} exposes ${url.port}`);
@@ -296,7 +274,10 @@ describe("non-default values", () => {
       },
     });
     for (const m of ms) await validate(m);
+    assert.match(one(ms, "ConfigMap", "tf-nats-config").data["nats.conf"], /"token": \$NATS_TOKEN/);
     for (const c of all(ms, "ConfigMap")) assert.ok(!JSON.stringify(c).includes(token), `${c.metadata.name} holds the token`);
+    const natsEnv = one(ms, "StatefulSet", "tf-nats").spec.template.spec.containers[0].env;
+    assert.deepEqual(natsEnv.find((e: any) => e.name === "NATS_TOKEN").valueFrom.secretKeyRef, { name: "tf-tickflow-secrets", key: "NATS_TOKEN" });
     assert.equal(Buffer.from(one(ms, "Secret", "tf-tickflow-secrets").data.NATS_TOKEN, "base64").toString(), token);
   });
 
