@@ -261,11 +261,17 @@ export class Supervisor {
     }
   }
 
-  /** A lease is valid while its owner's member record keeps changing, as this observer sees it. */
-  private ownerAlive(owner: string, now: number): boolean {
+  /**
+   * A lease is valid while its owner's member record keeps changing, as this observer sees it. An
+   * owner whose member record this process has not seen yet (the two watches deliver independently)
+   * gets the benefit of the doubt for a TTL from when the lease itself was seen.
+   */
+  private ownerAlive(owner: string, lease: Observed<LeaseValue>, now: number): boolean {
     if (owner === this.id) return true;
+    const ttl = this.o.config.lease.ttlMs;
     const m = this.members.get(owner);
-    return !!m && m.op === "PUT" && !leaseExpired(m, now, this.o.config.lease.ttlMs);
+    if (!m) return !leaseExpired(lease, now, ttl);
+    return m.op === "PUT" && !leaseExpired(m, now, ttl);
   }
 
   /** Watch of tf_leases: a lease we hold that now names someone else (or is gone) was taken over. */
@@ -433,7 +439,7 @@ export class Supervisor {
         // Keep the record of the process that ran it (restarts, last error) when it was us.
         if (!this.failedStatus.has(key)) this.failedStatus.set(key, this.failedRecord(def.stage, actor, obs.value.failed.reason));
         return;
-      } else if (obs.value.owner === this.id || obs.value.owner === null || !this.ownerAlive(obs.value.owner, now)) {
+      } else if (obs.value.owner === this.id || obs.value.owner === null || !this.ownerAlive(obs.value.owner, obs, now)) {
         // Our own lease from before a restart, a released one, or one whose holder stopped keeping alive.
         revision = await this.kv.leases.update(key, value, obs.revision);
       } else return;
