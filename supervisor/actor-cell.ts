@@ -18,7 +18,7 @@ import { LatestWriter } from "./latest.js";
 import type { PublishPool } from "./publish-pool.js";
 import { checkJoinedInputs, Forwarder, JOURNAL_STREAM, journalInput, journalSubject, recoverPositions } from "./journal.js";
 import { Publisher } from "./publisher.js";
-import { recordFault } from "./supervision.js";
+import { recordFault, restartWait } from "./supervision.js";
 
 export type ActorState = "starting" | "running" | "restarting" | "failed" | "stopped";
 
@@ -164,13 +164,9 @@ export class ActorCell {
         }
         this.st.state = "restarting";
         this.d.log.warn({ actor: this.key, err: e.message, delayMs: verdict.delayMs }, "actor crashed; restarting");
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, verdict.delayMs);
-          this.wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+        const wait = restartWait(verdict.delayMs);
+        this.wake = wait.wake;
+        await wait.done;
         this.wake = null;
       }
     }

@@ -14,7 +14,7 @@ import { isNotFound } from "../protocol/streams.js";
 import type { InputMsg, Output, PoolActorDef, PoolContext } from "./actor.js";
 import { deadLetterOutput, type ActorStatus } from "./actor-cell.js";
 import type { Config } from "./config.js";
-import { backoffDelay, recordFault } from "./supervision.js";
+import { backoffDelay, recordFault, restartWait } from "./supervision.js";
 
 /** The key pool workers report under, and the last token of their dead-letter subject. */
 export const POOL_KEY = "pool";
@@ -161,13 +161,9 @@ export class PoolCell {
         }
         this.st.state = "restarting";
         this.d.log.warn({ actor: this.key, err: e.message, delayMs: verdict.delayMs }, "pool worker crashed; restarting");
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, verdict.delayMs);
-          this.wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+        const wait = restartWait(verdict.delayMs);
+        this.wake = wait.wake;
+        await wait.done;
         this.wake = null;
       }
     }

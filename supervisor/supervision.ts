@@ -28,3 +28,16 @@ export function recordFault(faults: number[], now: number, p: RestartPolicy): { 
   if (inWindow > p.maxRestarts) return { restart: false, delayMs: 0, inWindow };
   return { restart: true, delayMs: backoffDelay(inWindow, p.initialBackoffMs, p.maxBackoffMs), inWindow };
 }
+
+/** The wait before a restart, cut short by `wake()` when the cell is told to stop meanwhile. */
+export function restartWait(ms: number): { done: Promise<void>; wake(): void } {
+  let wake = () => {};
+  const done = new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    wake = () => {
+      clearTimeout(t);
+      resolve();
+    };
+  });
+  return { done, wake };
+}
