@@ -20,6 +20,7 @@ import { startWorker } from "../supervisor/worker.js";
 import { BTC_FILE, ETH_FILE, readTrades } from "../test/harness/data.js";
 import { dealOverPairs } from "../test/harness/many-pairs.js";
 import { defer } from "./cleanup.js";
+import { cpuMeter } from "./cpu.js";
 import { startNatsServer } from "./nats.js";
 
 export const PAIR_COUNTS = [3, 100, 300, 1000];
@@ -42,11 +43,16 @@ export type PairsRow = {
   leasesLost: number;
   restarts: number;
   deadLetters: number;
+  /** Messages each stream holds at the end: what the run wrote besides the trades themselves. */
+  streamMessages: Record<string, number>;
+  /** CPU seconds over the run: the worker process and the nats-server (the replay server runs elsewhere). */
+  workerCpuSec: number;
+  natsCpuSec: number;
 };
 
 export type PairsResult = { rows: PairsRow[]; trades: number; kbPerIdleActor: number | null };
 
-type ChildArgs = { nats: string; wsUrl: string; restUrl: string; pairs: string[]; endOfInput: Record<string, number>; trades: number };
+type ChildArgs = { natsPid?: number; nats: string; wsUrl: string; restUrl: string; pairs: string[]; endOfInput: Record<string, number>; trades: number };
 
 const TIMEOUT_MS = 600_000;
 
@@ -64,7 +70,7 @@ export async function pairsBench(opts: { counts?: number[]; log?: (s: string) =>
     const replay = await startKrakenReplayServer({ trades: records, host: "127.0.0.1", port: 0, speed: "max", startWhen: "all-subscribed", startGraceMs: 60_000 });
     const closeReplay = defer("pairs replay server", () => replay.close());
     try {
-      const args: ChildArgs = { nats: server.url, wsUrl: replay.wsUrl, restUrl: replay.restUrl, pairs: replay.pairs, endOfInput: replay.lastTradeIds, trades: records.length };
+      const args: ChildArgs = { natsPid: server.pid, nats: server.url, wsUrl: replay.wsUrl, restUrl: replay.restUrl, pairs: replay.pairs, endOfInput: replay.lastTradeIds, trades: records.length };
       const r = await runChild(args);
       const row: PairsRow = { ...r, ratio: NaN };
       rows.push(row);
@@ -115,11 +121,23 @@ async function child(a: ChildArgs): Promise<void> {
   config.kraken.restUrl = a.restUrl;
   const log = pino({ level: process.env.LOG_LEVEL ?? "error" }, pino.destination(2));
   const nc = await connectNats(a.nats, "tickflow-bench-pairs");
+  const counts = new Map<string, number>();
+  if (process.env.PAIRS_COUNT_SUBJECTS) {
+    const proto = (nc as unknown as { protocol: { publish: (s: string, ...r: unknown[]) => unknown } }).protocol;
+    const orig = proto.publish.bind(proto);
+    proto.publish = (s: string, ...r: unknown[]) => {
+      const k = s.split(".").slice(0, s.startsWith("$JS.API") ? 4 : 2).join(".");
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+      return orig(s, ...r);
+    };
+    process.on("exit", () => process.stderr.write(JSON.stringify([...counts].sort((x, y) => y[1] - x[1])) + "\n"));
+  }
   global.gc?.();
   const baseRss = process.memoryUsage().rss;
   let peak = baseRss;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
   const t0 = performance.now();
+  const cpu = cpuMeter(a.natsPid);
   const worker = await startWorker({ nc, config, log, id: "bench-pairs", stages: [tradesActor({ endOfInput: a.endOfInput }), candlesActor, indicatorsActor()] });
   const { sup, js } = worker;
   await addPairs(js, a.pairs);
@@ -132,11 +150,17 @@ async function child(a: ChildArgs): Promise<void> {
   // …and every stream actor has applied all of its input, with its outputs acked.
   await sup.settle(20);
   const seconds = (performance.now() - t0) / 1000;
+  const used = cpu();
   clearInterval(sampler);
   const status = sup.status();
   const published = status.filter((s) => s.stage === TRADES_STAGE).reduce((n, s) => n + s.processed, 0);
   if (published !== a.trades) throw new Error(`the trades actors published ${published} trades, the replay had ${a.trades}`);
-  const deadLetters = (await (await js.jetstreamManager()).streams.info("DLQ")).state.messages;
+  const jsm = await js.jetstreamManager();
+  const streamMessages: Record<string, number> = {};
+  for (const name of ["TRADES", "CANDLES", "INDICATORS", "DLQ"]) streamMessages[name] = (await jsm.streams.info(name)).state.messages;
+  // KV buckets: writes over the run (their stream's last sequence), not the keys they hold.
+  for (const name of ["KV_tf_state", "KV_tf_latest", "KV_tf_leases"]) streamMessages[name] = (await jsm.streams.info(name)).state.last_seq;
+  const deadLetters = streamMessages.DLQ;
   await new Promise((r) => setTimeout(r, 2000));
   global.gc?.();
   const idleRss = process.memoryUsage().rss;
@@ -144,7 +168,8 @@ async function child(a: ChildArgs): Promise<void> {
     pairs: a.pairs.length, actors: status.length, trades: a.trades, seconds, tradesPerSec: a.trades / seconds, allRunningSec,
     peakRssMb: mb(peak), idleRssMb: mb(idleRss), baseRssMb: mb(baseRss),
     natsConnections: 1 + sup.publishConnections(), leasesLost: sup.leasesLost,
-    restarts: status.reduce((n, s) => n + s.restarts, 0), deadLetters,
+    restarts: status.reduce((n, s) => n + s.restarts, 0), deadLetters, streamMessages,
+    workerCpuSec: used.nodeCpuSeconds, natsCpuSec: used.serverCpuSeconds,
   };
   await worker.stop();
   await nc.drain().catch(() => {});

@@ -1,7 +1,7 @@
 // One running actor (stage, key) in this process: restores its checkpoint, consumes its input in
 // order from the next sequence, publishes outputs, checkpoints, and is restarted with backoff when
 // it crashes, until the restart budget is spent and it is marked failed.
-import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -16,6 +16,7 @@ import { actorKey, keyToken } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { LatestWriter } from "./latest.js";
 import type { PublishPool } from "./publish-pool.js";
+import type { InputHubs } from "./input-hub.js";
 import { checkJoinedInputs, Forwarder, JOURNAL_STREAM, journalInput, journalSubject, recoverPositions } from "./journal.js";
 import { Publisher } from "./publisher.js";
 import { recordFault, restartWait } from "./supervision.js";
@@ -38,7 +39,7 @@ export type ActorStatus = {
   lastInputTs: number | null;
   /** Wall time (ms) when the last input was applied. */
   lastInputAt: number | null;
-  /** Messages still pending for this actor's input (stream actors). */
+  /** Messages of its input queued for this actor by the process's reader of the stream, not yet applied (stream actors). */
   lag: number | null;
   processed: number;
   published: number;
@@ -63,6 +64,8 @@ export type CellDeps = {
   stateKv: KV;
   /** Outputs travel on one of the process's few publish connections (see publish-pool.ts). */
   pool: PublishPool;
+  /** Inputs come through the process's one reader per stream (see input-hub.ts). */
+  hubs: InputHubs;
   log: Logger;
   /** Called once when the restart budget is spent. */
   onFailed(reason: string): void;
@@ -87,7 +90,7 @@ export class ActorCell {
   private hard = false;
   private faults: number[] = [];
   private wake: (() => void) | null = null;
-  private iter: ConsumerMessages | null = null;
+  private iter: { stop(): void } | null = null;
   private abort: AbortController | null = null;
   private done: Promise<void> | null = null;
   private checkpointNow: (() => Promise<void>) | null = null;
@@ -229,19 +232,16 @@ export class ActorCell {
     // Joined inputs: the actor reads its journal; the forwarder (started below) fills it.
     const { stream, filter } = joined ? { stream: JOURNAL_STREAM, filter: journalSubject(def.stage, key) } : (spec as { stream: string; filter: string });
     if (joined) positions = await recoverPositions(js, filter, applied, positions);
-    const consumer = await js.consumers.get(stream, { filter_subjects: filter, opt_start_seq: applied + 1 });
-    const iter = await consumer.consume({ max_messages: 1024, expires: 5000 });
+    // After a crash, read the stream itself rather than the reader's recent messages (input-hub.ts).
+    const fromStream = this.st.restarts > 0;
+    const iter = await this.d.hubs.subscribe(stream, filter, applied + 1, { fromStream });
     this.iter = iter;
     if (this.stopping) iter.stop();
-    let lastDelivery = 0;
     this.isCaughtUp = async () => {
       if (publisher.pending() > 0) return false;
       // Joined inputs: the forwarder first (everything copied into the journal), then the journal.
       if (forwarder && !(await forwarder.caughtUp())) return false;
-      // Delivery sequences, not stream sequences: a filtered consumer's stream position moves past
-      // messages that do not match its filter, so it is ahead of the last one we could apply.
-      const info = await consumer.info(false);
-      return info.num_pending === 0 && lastDelivery >= info.delivered.consumer_seq;
+      return iter.caughtUp();
     };
     this.st.state = "running";
     const outs: Output[] = [];
@@ -260,7 +260,7 @@ export class ActorCell {
       if (running && !this.stopping) this.failCheckpoint(new Error("the publish connection to NATS was lost"));
     });
     forwarder = joined
-      ? new Forwarder({ js, conn, stage: def.stage, key, inputs: joined, positions: { ...positions }, log: this.d.log, fail: (err) => this.failCheckpoint(err) })
+      ? new Forwarder({ hubs: this.d.hubs, fromStream, conn, stage: def.stage, key, inputs: joined, positions: { ...positions }, log: this.d.log, fail: (err) => this.failCheckpoint(err) })
       : null;
     try {
       await forwarder?.start();
@@ -295,11 +295,10 @@ export class ActorCell {
         }
         outs.length = 0;
         applied = m.seq;
-        lastDelivery = m.info.deliverySequence;
         dirty = true;
         this.st.lastSeq = applied;
         this.st.lastInputAt = Date.now();
-        this.st.lag = m.info.pending;
+        this.st.lag = iter.backlog();
         this.st.processed++;
         if (++sinceCp >= config.checkpoint.everyMessages || this.st.lastInputAt - lastCp >= config.checkpoint.intervalMs) await checkpoint();
       }

@@ -168,7 +168,7 @@ export const DEFAULT_CONFIG: Config = {
   candles: { graceMs: 2000 },
   trades: { idleWatermarkMs: 2000, heartbeatTimeoutMs: 10_000 },
   kraken: { wsUrl: "wss://ws.kraken.com/v2", restUrl: "https://api.kraken.com" },
-  checkpoint: { everyMessages: 2000, intervalMs: 1000 },
+  checkpoint: { everyMessages: 2000, intervalMs: 5000 },
   restart: { initialBackoffMs: 200, maxBackoffMs: 10_000, maxRestarts: 5, periodMs: 60_000 },
   lease: { ttlMs: 5000, renewMs: 1500 },
   membership: { heartbeatMs: 1000, ttlMs: 5000 },

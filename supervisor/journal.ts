@@ -12,7 +12,7 @@
 // stale owner in a split brain, with ids `<stage>.<key>:<input>:<seq>`).
 //
 // Order guarantee: per input, that input's stream order; across inputs, the recorded order.
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
@@ -20,6 +20,7 @@ import { ErrorCode, TickflowError } from "../protocol/errors.js";
 import type { InputMsg, JoinedInput } from "./actor.js";
 import { keyToken } from "./actor-key.js";
 import type { Ack, PooledConnection } from "./publish-pool.js";
+import type { HubMsg, InputHubs, InputSubscription } from "./input-hub.js";
 
 export const JOURNAL_STREAM = "JOURNAL";
 export const HDR_INPUT = "Tf-Input";
@@ -45,7 +46,7 @@ export function checkJoinedInputs(stage: string, inputs: JoinedInput[]): JoinedI
 }
 
 /** A journal entry as the actor sees it: the original subject, sequence and bytes, and which input. */
-export function journalInput(m: JsMsg): InputMsg {
+export function journalInput(m: HubMsg): InputMsg {
   const h = m.headers;
   const input = h?.get(HDR_INPUT);
   const seq = Number(h?.get(HDR_INPUT_SEQ));
@@ -64,6 +65,9 @@ export function journalInput(m: JsMsg): InputMsg {
  */
 export async function recoverPositions(js: JetStreamClient, subject: string, fromSeq: number, base: Record<string, number>): Promise<Record<string, number>> {
   const pos = { ...base };
+  // Usually nothing was journaled after the checkpoint: one lookup instead of a consumer.
+  const last = await (await js.jetstreamManager(false)).streams.getMessage(JOURNAL_STREAM, { last_by_subj: subject });
+  if (!last || last.seq <= fromSeq) return pos;
   const c = await js.consumers.get(JOURNAL_STREAM, { filter_subjects: subject, opt_start_seq: fromSeq + 1, headers_only: true });
   if ((await c.info()).num_pending === 0) return pos;
   const iter = await c.consume({ max_messages: 4096 });
@@ -86,9 +90,8 @@ export async function recoverPositions(js: JetStreamClient, subject: string, fro
  * per input in stream order). Any failure calls `fail`: the cell restarts and recovers positions.
  */
 export class Forwarder {
-  private readonly iters: { stop(): void }[] = [];
-  /** Per input: its consumer and the delivery sequence of the last message appended (for caughtUp). */
-  private readonly reading: { consumer: { info(cached?: boolean): Promise<{ num_pending: number; delivered: { consumer_seq: number } }> }; lastDelivery: number }[] = [];
+  /** One subscription per input, through the process's readers of the input streams. */
+  private readonly reading: InputSubscription[] = [];
   private unsettled = 0;
   private readonly loops: Promise<void>[] = [];
   private inflight: Promise<Ack>[] = [];
@@ -98,7 +101,9 @@ export class Forwarder {
   duplicates = 0;
 
   constructor(private readonly o: {
-    js: JetStreamClient;
+    hubs: InputHubs;
+    /** Read what is behind the hub from the streams themselves (a restart after a crash). */
+    fromStream: boolean;
     /** The actor's publish connection (see publish-pool.ts): journal appends travel in order with its outputs. */
     conn: PooledConnection;
     stage: string;
@@ -113,13 +118,10 @@ export class Forwarder {
     const subject = journalSubject(this.o.stage, this.o.key);
     const idPrefix = `${this.o.stage}.${keyToken(this.o.key)}`;
     for (const inp of this.o.inputs) {
-      const c = await this.o.js.consumers.get(inp.stream, { filter_subjects: inp.filter, opt_start_seq: (this.o.positions[inp.name] ?? 0) + 1 }).catch((err: Error) => {
+      const iter = await this.o.hubs.subscribe(inp.stream, inp.filter, (this.o.positions[inp.name] ?? 0) + 1, { fromStream: this.o.fromStream }).catch((err: Error) => {
         throw new Error(`${this.o.stage}.${keyToken(this.o.key)}: input "${inp.name}" (stream ${inp.stream}, filter ${inp.filter}): ${err.message}`, { cause: err });
       });
-      const iter = await c.consume({ max_messages: 1024, expires: 5000 });
-      this.iters.push(iter);
-      const reading = { consumer: c, lastDelivery: 0 };
-      this.reading.push(reading);
+      this.reading.push(iter);
       if (this.stopped) iter.stop();
       this.loops.push((async () => {
         for await (const m of iter) {
@@ -131,7 +133,6 @@ export class Forwarder {
           h.set(HDR_INPUT_SEQ, String(m.seq));
           h.set(HDR_INPUT_SUBJECT, m.subject);
           await this.publish(subject, m.data, `${idPrefix}:${inp.name}:${m.seq}`, h);
-          reading.lastDelivery = m.info.deliverySequence;
         }
       })().catch((err) => this.fail(err as Error)));
     }
@@ -157,10 +158,7 @@ export class Forwarder {
   /** True when every input has nothing more pending and every append is acked (for bounded runs). */
   async caughtUp(): Promise<boolean> {
     if (this.stopped || this.unsettled > 0 || this.reading.length < this.o.inputs.length) return false;
-    for (const r of this.reading) {
-      const info = await r.consumer.info(false);
-      if (info.num_pending > 0 || r.lastDelivery < info.delivered.consumer_seq) return false;
-    }
+    for (const r of this.reading) if (!(await r.caughtUp())) return false;
     return this.unsettled === 0;
   }
 
@@ -172,7 +170,7 @@ export class Forwarder {
 
   stop(): void {
     this.stopped = true;
-    for (const i of this.iters) i.stop();
+    for (const i of this.reading) i.stop();
   }
 
   async done(): Promise<void> {

@@ -97,6 +97,15 @@ export class LatestWriter {
     const bytes = encode(v, this.codec);
     for (let attempt = 0; attempt < 3; attempt++) {
       let k = this.known.get(v.key);
+      if (!k && attempt === 0) {
+        // A key this writer has not seen: usually a new one, so try to create it before reading.
+        try {
+          this.known.set(v.key, { revision: await kv.create(v.key, bytes), ts: v.ts });
+          return;
+        } catch {
+          // it exists: read it and compare below
+        }
+      }
       if (!k) {
         const e = await kv.get(v.key);
         const cur = e && e.operation === "PUT" ? decodeLatest(e.value) : null;

@@ -39,7 +39,7 @@ export type PoolDeps = {
  * that says so, rather than silently consuming the wrong subjects.
  */
 export async function ensurePoolConsumer(js: JetStreamClient, stage: string, stream: string, filter: string, config: Config): Promise<string> {
-  const jsm = await js.jetstreamManager();
+  const jsm = await js.jetstreamManager(false);
   const name = poolConsumerName(stage);
   const want: Partial<ConsumerConfig> = {
     durable_name: name,
@@ -117,7 +117,7 @@ export class PoolCell {
   async caughtUp(): Promise<boolean> {
     if (this.inFlight > 0 || this.st.state !== "running") return false;
     const { stream } = this.d.def.input(this.d.config);
-    const ci = await (await this.d.js.jetstreamManager()).consumers.info(stream, poolConsumerName(this.d.def.stage));
+    const ci = await (await this.d.js.jetstreamManager(false)).consumers.info(stream, poolConsumerName(this.d.def.stage));
     return ci.num_pending === 0 && ci.num_ack_pending === 0;
   }
 

@@ -29,6 +29,8 @@ export class PooledConnection {
   private readonly sub: Subscription;
   private readonly sweeper: NodeJS.Timeout;
   private failure: Error | null = null;
+  private outbox: { id: number; subject: string; data: Uint8Array; headers: MsgHdrs }[] = [];
+  private sending = false;
   /** Resolves when the connection is gone (for whatever reason); every pending ack has failed by then. */
   readonly closed: Promise<void>;
 
@@ -48,13 +50,34 @@ export class PooledConnection {
     const id = this.next++;
     return new Promise<Ack>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, at: Date.now(), subject });
-      try {
-        this.nc.publish(subject, data, { reply: `${this.inbox}.${id}`, headers });
-      } catch (err) {
-        this.pending.delete(id);
-        reject(err as Error);
+      this.outbox.push({ id, subject, data, headers });
+      if (!this.sending) {
+        this.sending = true;
+        setImmediate(() => this.send());
       }
     });
+  }
+
+  /**
+   * Hands everything published since the last turn of the event loop to the client at once. The
+   * client writes to the socket at the end of each microtask run, and actors publish from their
+   * own microtasks, so without this nearly every message was a write (a system call) of its own:
+   * 11% of a 300-pair run's CPU. Order is the order of publish() calls.
+   */
+  private send(): void {
+    this.sending = false;
+    const batch = this.outbox;
+    this.outbox = [];
+    for (const o of batch) {
+      if (!this.pending.has(o.id)) continue; // failed meanwhile
+      try {
+        this.nc.publish(o.subject, o.data, { reply: `${this.inbox}.${o.id}`, headers: o.headers });
+      } catch (err) {
+        const p = this.pending.get(o.id)!;
+        this.pending.delete(o.id);
+        p.reject(err as Error);
+      }
+    }
   }
 
   inFlight(): number {
@@ -106,6 +129,7 @@ export class PooledConnection {
     this.failure ??= err;
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
+    this.outbox = [];
     this.sub.unsubscribe();
   }
 }

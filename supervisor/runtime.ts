@@ -30,6 +30,7 @@ import { rendezvousOwner } from "./placement.js";
 import { connectionSecurity } from "./nats.js";
 import { PublishPool } from "./publish-pool.js";
 import { PoolCell } from "./pool-cell.js";
+import { InputHubs } from "./input-hub.js";
 
 export type LeaseValue = { owner: string | null; since: number; failed?: { reason: string; at: number } };
 export type MemberValue = { id: string; instance: string; stages: string[]; host: string; pid: number; startedAt: number; beatAt: number };
@@ -84,6 +85,8 @@ export class Supervisor {
   private readonly watchers: { stop(): void }[] = [];
   private readonly startedAt = Date.now();
   private pool!: PublishPool;
+  /** Stream actors' inputs: one reader per stream for the whole process (see input-hub.ts). */
+  private hubs!: InputHubs;
   private readonly placement = new Map<string, { sig: string; owners: Map<string, string | null> }>();
   private ready = { pairs: false, members: false, leases: false };
   private stopped = false;
@@ -104,6 +107,7 @@ export class Supervisor {
     // Keys computed from config are checked before anything runs: a bad one stops the process with its name.
     for (const def of this.o.stages) this.keysOf(def, []);
     this.kv = await openBuckets(js);
+    this.hubs = new InputHubs(js, this.o.log);
     this.pool = new PublishPool(PublishPool.serverOf(this.o.nc), {
       size: config.publish.connections, name: this.id, ackTimeoutMs: config.publish.ackTimeoutMs,
       // The same credentials, TLS and deadline as the connection this supervisor was given.
@@ -133,6 +137,7 @@ export class Supervisor {
     for (const t of this.timers) clearTimeout(t);
     for (const w of this.watchers) w.stop();
     await Promise.all([...this.cells.keys()].map((k) => this.release(k)).concat(this.pools.map((p) => p.stop())));
+    this.hubs.close();
     await this.pool.close();
     await this.kv.members.delete(this.id).catch(() => {});
     this.o.log.info({ member: this.id }, "supervisor stopped");
@@ -150,6 +155,7 @@ export class Supervisor {
     await Promise.all([...this.cells.values(), ...this.pools].map((c) => c.stop({ hard: true })));
     this.cells.clear();
     this.held.clear();
+    this.hubs.close();
     await this.pool.close();
   }
 
@@ -169,8 +175,14 @@ export class Supervisor {
     let lastTotal = -1;
     for (;;) {
       const cells = [...this.cells.values(), ...this.pools];
+      // A round stops at the first actor still busy: asking the others now would be wasted requests.
       let all = true;
-      for (const c of cells) if (!(await c.caughtUp().catch(() => false))) all = false;
+      for (const c of cells) {
+        if (!(await c.caughtUp().catch(() => false))) {
+          all = false;
+          break;
+        }
+      }
       const total = cells.reduce((n, c) => n + c.status().processed, 0);
       if (all && total === lastTotal) break;
       lastTotal = all ? total : -1;
@@ -449,7 +461,7 @@ export class Supervisor {
     this.failedStatus.delete(key);
     this.held.set(key, { revision });
     const cell = new ActorCell({
-      def, key: actor, owner: this.id, config: this.o.config, nc: this.o.nc, js: this.o.js, stateKv: this.kv.state, pool: this.pool,
+      def, key: actor, owner: this.id, config: this.o.config, nc: this.o.nc, js: this.o.js, stateKv: this.kv.state, pool: this.pool, hubs: this.hubs,
       log: this.o.log, onFailed: (reason) => this.markFailed(key, reason),
     });
     this.cells.set(key, cell);

@@ -9,7 +9,7 @@ import { REPLAY_SOURCE } from "../news/replay.js";
 import { SCORER_STAGE } from "../scorer/actor.js";
 
 export async function waitNewsDrained(sup: Supervisor, js: JetStreamClient, items: number, pollMs = 200): Promise<void> {
-  const jsm = await js.jetstreamManager();
+  const jsm = await js.jetstreamManager(false);
   for (;;) {
     const replay = sup.status().find((a) => a.stage === NEWS_STAGE && a.key === REPLAY_SOURCE);
     const done = replay?.detail?.done === true || (replay?.detail?.position as number | undefined) === items;

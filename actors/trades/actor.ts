@@ -18,7 +18,7 @@ type Cursor = { trade_id: number; ts_ms: number };
 
 /** Where the stream of this pair ends: its last trade (directly or as recorded in a trailing watermark). */
 export async function lastPublishedTrade(js: JetStreamClient, pair: string): Promise<{ cursor: Cursor | null; eos: boolean }> {
-  const jsm = await js.jetstreamManager();
+  const jsm = await js.jetstreamManager(false);
   const m = await jsm.streams.getMessage("TRADES", { last_by_subj: subjects.trades(pair) }).catch(() => null);
   if (!m) return { cursor: null, eos: false };
   const d = decodeMsg(m) as Partial<Trade & Watermark>;

@@ -7,6 +7,7 @@ import { decode } from "../../protocol/codec.js";
 import { openBuckets } from "../../protocol/streams.js";
 import type { SourceActorDef, SourceContext } from "../../supervisor/actor.js";
 import { ActorCell } from "../../supervisor/actor-cell.js";
+import { InputHubs } from "../../supervisor/input-hub.js";
 import { PublishPool } from "../../supervisor/publish-pool.js";
 import { clusterStatus } from "../../supervisor/status.js";
 import { registerService } from "../../supervisor/service.js";
@@ -114,7 +115,7 @@ test("keyed - a stale owner's checkpoint save is refused and crashes it; dead le
   cfg.restart.initialBackoffMs = 60_000; // stays down after the crash, so the test can look at it
   const pool = new PublishPool(PublishPool.serverOf(env.nc), { size: 1, name: "fenced", ackTimeoutMs: 10_000 });
   const cell = (owner: string) => new ActorCell({
-    def, key: "src-1", owner, config: cfg, nc: env.nc, js: env.js, stateKv: kv.state, pool, log: quietLog.child({ owner }), onFailed: () => {},
+    def, key: "src-1", owner, config: cfg, nc: env.nc, js: env.js, stateKv: kv.state, pool, hubs: new InputHubs(env.js, quietLog), log: quietLog.child({ owner }), onFailed: () => {},
   });
   const old = cell("old");
   old.start();

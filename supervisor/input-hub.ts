@@ -1,0 +1,442 @@
+// Inputs of the stream actors in one process: one reader per stream, shared by every actor (and
+// every joined-input forwarder) that reads it, instead of one JetStream consumer each.
+//
+// Why: a consumer per actor cost, at 300 pairs and six stages, about 3,000 consumers on the server,
+// four API requests each to start (stream info, create, pull, info for "caught up?"), and server CPU
+// on every stored message for every consumer of its stream: as much CPU as the worker itself.
+// Connections were made independent of the number of actors the same way (publish-pool.ts).
+//
+// The guarantee per subscription is that of an ordered consumer of its own: every message of the
+// stream that matches its filter, from sequence `from` on, once, in stream order, with no gap.
+//
+// How:
+// - The hub reads the whole stream with one ordered consumer, starting a little before the tail
+//   it finds when its first subscriber arrives, and hands each message to the subscriptions whose
+//   filter matches. `lastDispatched` is the last stream sequence handed out.
+// - It keeps the last `ringSize` messages it read. A subscription that starts behind the hub, at
+//   or after the oldest of them, gets its share of them at once: actors that start while their
+//   input is already flowing (every actor of a worker that starts under load) cost no request.
+// - A subscription further behind reads the range it lacks, [from, H] with H = `lastDispatched`
+//   when it registered, with a catch-up consumer of its own, while the hub already queues for it
+//   everything after H: the two ranges meet with nothing between them. Whether anything at all
+//   is missing is asked first with one message lookup, so a checkpoint at the head of its subject
+//   costs no consumer.
+// - A subscription whose queue overflows (a slow actor) drops the queue and catches up the same
+//   way from the last message it took, so a slow actor neither holds the others back nor grows
+//   memory without bound. When the queues of all subscriptions together pass `maxQueued`, the hub
+//   stops reading until they have room (the whole process is behind, not one actor).
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, MsgRequest } from "@nats-io/jetstream";
+import type { MsgHdrs } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+
+/** A message of a stream as subscriptions see it (the JsMsg the hub or a catch-up consumer read). */
+export type HubMsg = { subject: string; seq: number; data: Uint8Array; headers?: MsgHdrs };
+
+export type InputHubOptions = {
+  /** Messages one subscription may have queued before it drops them and catches up by itself. */
+  maxQueuedPerSubscription: number;
+  /** Messages all subscriptions of a stream may have queued before the hub stops reading. */
+  maxQueued: number;
+  /** Messages the hub keeps after dispatching them, for subscriptions that start a little behind. */
+  ringSize: number;
+  /** Messages asked for per pull, by the hub and by catch-up consumers. */
+  batch: number;
+};
+
+export const DEFAULT_HUB_OPTIONS: InputHubOptions = { maxQueuedPerSubscription: 4096, maxQueued: 65_536, ringSize: 10_000, batch: 2048 };
+
+/** True if `subject` matches the NATS filter `filter` (tokens, `*` for one, `>` for the rest). */
+export function subjectMatches(filter: string, subject: string): boolean {
+  if (filter === subject || filter === ">") return true;
+  const f = filter.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === ">") return s.length > i;
+    if (i >= s.length) return false;
+    if (f[i] !== "*" && f[i] !== s[i]) return false;
+  }
+  return f.length === s.length;
+}
+
+/** How long one look at the stream's last sequence answers `atTail()`. */
+const TAIL_FRESH_MS = 10;
+
+const lastToken = (s: string) => s.slice(s.lastIndexOf(".") + 1);
+
+/** One hub per stream, created on first use. */
+export class InputHubs {
+  private readonly hubs = new Map<string, StreamHub>();
+  private jsm: Promise<JetStreamManager> | null = null;
+  private readonly o: InputHubOptions;
+
+  constructor(private readonly js: JetStreamClient, private readonly log: Logger, opts: Partial<InputHubOptions> = {}) {
+    this.o = { ...DEFAULT_HUB_OPTIONS, ...opts };
+  }
+
+  /**
+   * Messages of `stream` matching `filter` from sequence `from` on. With `fromStream`, what is
+   * behind the reader is read from the stream, never from the ring: a restart after a crash must
+   * see the stream as it is now (an operator may have deleted the message that crashed it).
+   */
+  subscribe(stream: string, filter: string, from: number, opts: { fromStream?: boolean } = {}): Promise<InputSubscription> {
+    // The API was checked when the process bootstrapped its streams.
+    this.jsm ??= this.js.jetstreamManager(false);
+    let hub = this.hubs.get(stream);
+    if (!hub) this.hubs.set(stream, (hub = new StreamHub(stream, this.js, this.jsm, this.log, this.o)));
+    return hub.subscribe(filter, from, !!opts.fromStream);
+  }
+
+  /** Per stream: subscriptions, last sequence read, messages queued (for status and tests). */
+  stats(): { stream: string; subscriptions: number; lastDispatched: number; queued: number; catchUps: number }[] {
+    return [...this.hubs.values()].map((h) => h.stats());
+  }
+
+  close(): void {
+    for (const h of this.hubs.values()) h.close();
+    this.hubs.clear();
+  }
+}
+
+class StreamHub {
+  private readonly subs = new Set<InputSubscription>();
+  /** Subscriptions whose filter ends in a literal token, by that token (the pair, in practice). */
+  private readonly byLast = new Map<string, Set<InputSubscription>>();
+  /** The others (a filter ending in a wildcard). */
+  private readonly general = new Set<InputSubscription>();
+  private starting: Promise<void> | null = null;
+  private iter: ConsumerMessages | null = null;
+  private closed = false;
+  /** Last stream sequence handed to subscriptions (everything up to it has been offered). */
+  lastDispatched = 0;
+  /** Messages queued in all subscriptions. */
+  queued = 0;
+  private room: (() => void) | null = null;
+  /** The last messages read, oldest first, and the same by subject (for subscriptions that start behind). */
+  private ring: HubMsg[] = [];
+  private ringHead = 0;
+  private readonly ringBySubject = new Map<string, HubMsg[]>();
+  private tail: Promise<number> | null = null;
+  private tailAt = 0;
+  catchUps = 0;
+
+  constructor(
+    readonly stream: string,
+    readonly js: JetStreamClient,
+    readonly jsm: Promise<JetStreamManager>,
+    private readonly log: Logger,
+    readonly o: InputHubOptions,
+  ) {}
+
+  stats() {
+    return { stream: this.stream, subscriptions: this.subs.size, lastDispatched: this.lastDispatched, queued: this.queued, catchUps: this.catchUps };
+  }
+
+  async subscribe(filter: string, from: number, fromStream: boolean): Promise<InputSubscription> {
+    await this.start();
+    if (this.closed) throw new Error(`input of stream ${this.stream}: the process is stopping`);
+    // From here to the end, nothing is dispatched: registration, H and the ring agree.
+    const sub = new InputSubscription(this, filter, Math.max(1, from));
+    this.subs.add(sub);
+    const last = lastToken(filter);
+    if (last === "*" || last === ">") this.general.add(sub);
+    else {
+      let set = this.byLast.get(last);
+      if (!set) this.byLast.set(last, (set = new Set()));
+      set.add(sub);
+    }
+    const h = this.lastDispatched;
+    if (sub.next <= h) {
+      const oldest = this.ringHead < this.ring.length ? this.ring[this.ringHead].seq : h + 1;
+      if (sub.next >= oldest && !fromStream) {
+        for (const m of this.fromRing(filter, sub.next)) sub.offer(m);
+      } else {
+        sub.catchUpTo = h;
+      }
+    }
+    return sub;
+  }
+
+  /** Messages in the ring matching `filter` with seq ≥ from, in stream order. */
+  private fromRing(filter: string, from: number): HubMsg[] {
+    const out: HubMsg[] = [];
+    let lists = 0;
+    for (const [subject, list] of this.ringBySubject) {
+      if (!subjectMatches(filter, subject)) continue;
+      lists++;
+      for (const m of list) if (m.seq >= from) out.push(m);
+    }
+    if (lists > 1) out.sort((a, b) => a.seq - b.seq);
+    return out;
+  }
+
+  remove(sub: InputSubscription): void {
+    if (!this.subs.delete(sub)) return;
+    this.general.delete(sub);
+    const last = lastToken(sub.filter);
+    const set = this.byLast.get(last);
+    if (set) {
+      set.delete(sub);
+      if (set.size === 0) this.byLast.delete(last);
+    }
+  }
+
+  dequeued(n: number): void {
+    this.queued -= n;
+    if (this.room && this.queued <= this.o.maxQueued / 2) {
+      const r = this.room;
+      this.room = null;
+      r();
+    }
+  }
+
+  private start(): Promise<void> {
+    if (this.starting) return this.starting;
+    const p = (async () => {
+      const jsm = await this.jsm;
+      const info = await jsm.streams.info(this.stream);
+      // A little before the tail, so the ring serves actors that start just behind it.
+      const first = Math.max(info.state.first_seq, info.state.last_seq - this.o.ringSize + 1, 1);
+      const consumer = await this.js.consumers.get(this.stream, { opt_start_seq: first });
+      const iter = await consumer.consume({ max_messages: this.o.batch });
+      this.lastDispatched = first - 1;
+      this.iter = iter;
+      if (this.closed) iter.stop();
+      void this.run(iter);
+    })();
+    this.starting = p;
+    p.catch(() => {
+      if (this.starting === p) this.starting = null;
+    });
+    return p;
+  }
+
+  private async run(iter: ConsumerMessages): Promise<void> {
+    let failure: Error | null = null;
+    try {
+      for await (const m of iter) {
+        if (this.closed) break;
+        this.dispatch(m);
+        if (this.queued > this.o.maxQueued) await new Promise<void>((r) => (this.room = r));
+      }
+    } catch (err) {
+      failure = err as Error;
+    }
+    if (this.closed) return;
+    // The reader ended without being asked to: every subscription fails (its actor restarts and
+    // subscribes again, to a fresh reader).
+    const err = new Error(`the reader of stream ${this.stream} stopped: ${failure?.message ?? "its consumer ended"}`, { cause: failure ?? undefined });
+    this.log.warn({ stream: this.stream, err: err.message }, "input hub reader stopped");
+    this.starting = null;
+    this.iter = null;
+    this.resetRing();
+    for (const s of [...this.subs]) {
+      this.remove(s);
+      s.fail(err);
+    }
+  }
+
+  private dispatch(m: JsMsg): void {
+    const seq = m.seq;
+    if (seq <= this.lastDispatched) return;
+    this.lastDispatched = seq;
+    const subject = m.subject;
+    // The JsMsg itself: its headers are parsed only if a reader asks for them.
+    this.remember(m);
+    const bucket = this.byLast.get(lastToken(subject));
+    if (bucket) for (const s of bucket) if (subjectMatches(s.filter, subject)) s.offer(m);
+    for (const s of this.general) if (subjectMatches(s.filter, subject)) s.offer(m);
+  }
+
+  private remember(m: HubMsg): void {
+    if (this.o.ringSize <= 0) return;
+    this.ring.push(m);
+    let list = this.ringBySubject.get(m.subject);
+    if (!list) this.ringBySubject.set(m.subject, (list = []));
+    list.push(m);
+    if (this.ring.length - this.ringHead > this.o.ringSize) {
+      const old = this.ring[this.ringHead++];
+      const l = this.ringBySubject.get(old.subject)!;
+      l.shift();
+      if (l.length === 0) this.ringBySubject.delete(old.subject);
+      // Compact now and then rather than shifting the big array on every message.
+      if (this.ringHead >= this.o.ringSize) {
+        this.ring = this.ring.slice(this.ringHead);
+        this.ringHead = 0;
+      }
+    }
+  }
+
+  private resetRing(): void {
+    this.ring = [];
+    this.ringHead = 0;
+    this.ringBySubject.clear();
+  }
+
+  /**
+   * True when the hub has handed out everything the stream holds. One request serves every caller
+   * within TAIL_FRESH_MS (a settle round asks once per subscription, thousands of times): the
+   * stream's last sequence is at most that old, and `settle()` waits longer than that between
+   * the two rounds that must agree, so a message stored meanwhile is seen by the second.
+   */
+  atTail(): Promise<boolean> {
+    const now = Date.now();
+    if (!this.tail || now - this.tailAt > TAIL_FRESH_MS) {
+      this.tailAt = now;
+      const p = (async () => (await (await this.jsm).streams.info(this.stream)).state.last_seq)();
+      p.catch(() => {
+        if (this.tail === p) this.tail = null;
+      });
+      this.tail = p;
+    }
+    return this.tail.then((last) => this.iter !== null && this.lastDispatched >= last);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.iter?.stop();
+    this.room?.();
+    for (const s of [...this.subs]) s.stop();
+    this.resetRing();
+  }
+}
+
+/**
+ * One reader's view of a stream: iterate it (once) for its messages. `stop()` ends the iteration.
+ */
+export class InputSubscription implements AsyncIterable<HubMsg> {
+  /** The next sequence this subscription may hand out (everything before it was handed out or is before `from`). */
+  next: number;
+  /** Set while the range [next, catchUpTo] must be read by a catch-up consumer before the queue. */
+  catchUpTo: number | null = null;
+  private queue: HubMsg[] = [];
+  private qHead = 0;
+  private overflowed = false;
+  private stopped = false;
+  private error: Error | null = null;
+  private wake: (() => void) | null = null;
+  /** True while the reader waits for a message (it has applied everything it took). */
+  private idle = false;
+  private catchIter: ConsumerMessages | null = null;
+  private iterated = false;
+
+  constructor(private readonly hub: StreamHub, readonly filter: string, from: number) {
+    this.next = from;
+  }
+
+  /** Called by the hub with each matching message, in stream order. */
+  offer(m: HubMsg): void {
+    if (this.stopped || this.overflowed || m.seq < this.next) return;
+    if (this.queue.length - this.qHead >= this.hub.o.maxQueuedPerSubscription) {
+      // Too far behind to buffer: drop, and catch up from `next` when the reader gets here.
+      this.overflowed = true;
+      this.hub.dequeued(this.queue.length - this.qHead);
+      this.queue = [];
+      this.qHead = 0;
+    } else {
+      this.queue.push(m);
+      this.hub.queued++;
+    }
+    this.notify();
+  }
+
+  fail(err: Error): void {
+    this.error ??= err;
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  /** Messages queued for this reader and not yet taken (a catch-up in progress counts as one). */
+  backlog(): number {
+    return this.queue.length - this.qHead + (this.catchUpTo !== null || this.overflowed ? 1 : 0);
+  }
+
+  /** True when the reader took and applied everything the stream holds for it so far. */
+  async caughtUp(): Promise<boolean> {
+    if (!this.idle || this.backlog() > 0 || this.error || this.stopped) return false;
+    return (await this.hub.atTail()) && this.idle && this.backlog() === 0;
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.hub.remove(this);
+    this.hub.dequeued(this.queue.length - this.qHead);
+    this.queue = [];
+    this.qHead = 0;
+    this.catchIter?.stop();
+    this.notify();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<HubMsg> {
+    if (this.iterated) throw new Error("an input subscription is iterated once");
+    this.iterated = true;
+    try {
+      while (!this.stopped) {
+        if (this.error) throw this.error;
+        if (this.overflowed && this.qHead >= this.queue.length) {
+          // Queue again from here on, and read what was dropped by ourselves.
+          this.overflowed = false;
+          this.catchUpTo = this.hub.lastDispatched;
+        }
+        if (this.catchUpTo !== null) {
+          const to = this.catchUpTo;
+          yield* this.readRange(to);
+          if (this.catchUpTo === to) this.catchUpTo = null;
+          continue;
+        }
+        if (this.qHead < this.queue.length) {
+          const m = this.queue[this.qHead++];
+          if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
+            this.queue = this.queue.slice(this.qHead);
+            this.qHead = 0;
+          }
+          this.hub.dequeued(1);
+          if (m.seq < this.next) continue;
+          this.next = m.seq + 1;
+          yield m;
+          continue;
+        }
+        this.idle = true;
+        await new Promise<void>((r) => (this.wake = r));
+        this.idle = false;
+      }
+    } finally {
+      this.idle = false;
+      this.stop();
+    }
+  }
+
+  /** Reads [next, to] of this filter with a consumer of its own (or nothing, if nothing is there). */
+  private async *readRange(to: number): AsyncGenerator<HubMsg> {
+    if (this.next > to) return;
+    const { stream, js } = this.hub;
+    const jsm = await this.hub.jsm;
+    // The stream's message-get API takes next_by_subj (wildcards too) since nats-server 2.9; the client's type lists it only for direct gets.
+    const first = await jsm.streams.getMessage(stream, { next_by_subj: this.filter, seq: this.next } as unknown as MsgRequest);
+    if (!first || first.seq > to) return;
+    this.hub.catchUps++;
+    const consumer = await js.consumers.get(stream, { filter_subjects: this.filter, opt_start_seq: first.seq });
+    const iter = await consumer.consume({ max_messages: Math.min(this.hub.o.batch, to - first.seq + 1) });
+    this.catchIter = iter;
+    if (this.stopped) iter.stop();
+    try {
+      for await (const m of iter) {
+        if (this.stopped || m.seq > to) break;
+        if (m.seq >= this.next) {
+          this.next = m.seq + 1;
+          yield m;
+        }
+        // Nothing more of ours in the stream now: whatever comes later is after `to`, so queued.
+        if (m.seq >= to || m.info.pending === 0) break;
+      }
+    } finally {
+      iter.stop();
+      this.catchIter = null;
+    }
+  }
+}

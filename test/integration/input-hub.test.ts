@@ -1,0 +1,129 @@
+// The process's one reader per stream (supervisor/input-hub.ts): every subscription sees exactly
+// what an ordered consumer of its own would (its filter, from its sequence, in order, no gap, no
+// repeat), whichever way it starts (live, from the ring, through a catch-up consumer) and when
+// it is too slow to buffer; a real nats-server, messages published while subscriptions start.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { InputHubs, subjectMatches, type InputSubscription } from "../../supervisor/input-hub.js";
+import { check, cleanup, setup, type Env } from "../harness/nats.js";
+import { quietLog } from "../harness/pipeline.js";
+
+let env: Env;
+before(async () => {
+  env = await setup();
+  await env.jsm.streams.add({ name: "HUBT", subjects: ["h.>"] });
+});
+after(async () => {
+  await cleanup(env);
+});
+
+test("input hub - subjectMatches follows NATS wildcards", () => {
+  assert.ok(subjectMatches("md.trades.BTC-USD", "md.trades.BTC-USD"));
+  assert.ok(!subjectMatches("md.trades.BTC-USD", "md.trades.ETH-USD"));
+  assert.ok(subjectMatches("md.candles.*.BTC-USD", "md.candles.1m.BTC-USD"));
+  assert.ok(!subjectMatches("md.candles.*.BTC-USD", "md.candles.1m.x.BTC-USD"));
+  assert.ok(subjectMatches("$KV.tf_models.BTC-USD.*", "$KV.tf_models.BTC-USD.5m"));
+  assert.ok(subjectMatches("news.>", "news.raw.a.b"));
+  assert.ok(!subjectMatches("news.>", "news"));
+  assert.ok(!subjectMatches("a.b", "a.b.c"));
+  assert.ok(!subjectMatches("a.b.c", "a.b"));
+  assert.ok(subjectMatches(">", "anything.at.all"));
+});
+
+type Sent = { seq: number; subject: string };
+
+async function publish(subjects: string[], n: number, sent: Sent[]): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const subject = subjects[(sent.length * 7) % subjects.length]; // 7 and 40 are coprime: every subject, interleaved
+    const ack = await env.js.publish(subject, new TextEncoder().encode(String(sent.length)));
+    sent.push({ seq: ack.seq, subject });
+  }
+}
+
+/** Reads `sub` until it has `n` messages (or the deadline), optionally slowly. */
+async function take(sub: InputSubscription, n: number, delayEvery = 0): Promise<number[]> {
+  const got: number[] = [];
+  if (n === 0) return got;
+  for await (const m of sub) {
+    got.push(m.seq);
+    if (delayEvery && got.length % delayEvery === 0) await new Promise((r) => setTimeout(r, 20));
+    if (got.length >= n) break;
+  }
+  return got;
+}
+
+test("input hub - live, ring, catch-up and overflowing subscriptions each get exactly their messages in stream order", async () => {
+  const subjects: string[] = [];
+  for (let p = 1; p <= 20; p++) subjects.push(`h.a.P${p}`, `h.b.P${p}`);
+  const sent: Sent[] = [];
+  await publish(subjects, 1500, sent);
+
+  // A tiny ring and queue, so every way of starting and of falling behind is taken.
+  const hubs = new InputHubs(env.js, quietLog, { ringSize: 200, maxQueuedPerSubscription: 40, maxQueued: 10_000, batch: 64 });
+  const warm = await hubs.subscribe("HUBT", "h.a.P1", 1_000_000); // starts the reader near the tail
+  const tailSeq = sent[sent.length - 1].seq;
+  await check(() => hubs.stats()[0].lastDispatched >= tailSeq, 10_000, "the hub to read up to the tail");
+  const cases: { name: string; filter: string; from: number; slow?: number }[] = [
+    { name: "far behind (catch-up consumer)", filter: "h.a.P3", from: 1 },
+    { name: "wildcard, far behind", filter: "h.*.P5", from: 1 },
+    { name: "within the ring", filter: "h.b.P7", from: tailSeq - 100 },
+    { name: "ahead of the tail (live)", filter: "h.a.P9", from: tailSeq + 1 },
+    { name: "slow reader (overflows, catches up)", filter: "h.>", from: tailSeq - 150, slow: 10 },
+    { name: "nothing of its subject after its position", filter: "h.a.P11", from: tailSeq + 1 },
+  ];
+  const subs = await Promise.all(cases.map((c) => hubs.subscribe("HUBT", c.filter, c.from)));
+  // More arrives while they read.
+  const more = publish(subjects, 1500, sent);
+  const readers = cases.map((c, i) => (async () => {
+    await more;
+    const want = sent.filter((s) => s.seq >= c.from && subjectMatches(c.filter, s.subject)).map((s) => s.seq);
+    const got = await take(subs[i], want.length, c.slow);
+    return { c, want, got };
+  })());
+  const results = await Promise.all(readers);
+  for (const { c, want, got } of results) {
+    assert.ok(want.length > 0, `${c.name}: the case has messages to read`);
+    assert.deepEqual(got, want, `${c.name}: exactly its messages, in order`);
+  }
+  const st = hubs.stats()[0];
+  assert.ok(st.catchUps >= 3, `catch-up consumers ran for the far-behind and overflowing readers (${st.catchUps})`);
+  assert.equal(st.subscriptions, 1, "a subscription whose iteration ended is gone; the unread one stays");
+  warm.stop();
+  hubs.close();
+});
+
+test("input hub - caughtUp is false while a reader has messages to take and true once it has applied everything", async () => {
+  const hubs = new InputHubs(env.js, quietLog);
+  const sent: Sent[] = [];
+  const sub = await hubs.subscribe("HUBT", "h.c.P1", (await env.jsm.streams.info("HUBT")).state.last_seq + 1);
+  await publish(["h.c.P1"], 5, sent);
+  await check(() => sub.backlog() === 5, 10_000, "five messages queued");
+  assert.equal(await sub.caughtUp(), false, "not caught up with five queued");
+  const it = sub[Symbol.asyncIterator]();
+  for (let i = 0; i < 5; i++) assert.equal((await it.next()).value!.seq, sent[i].seq);
+  // The reader is back for more and none is there.
+  const nextOne = it.next();
+  await check(() => sub.caughtUp(), 10_000, "caught up once every message was taken");
+  await publish(["h.c.P1"], 1, sent);
+  assert.equal((await nextOne).value!.seq, sent[5].seq);
+  sub.stop();
+  assert.equal((await it.next()).done, true, "a stopped subscription ends its iteration");
+  hubs.close();
+});
+
+test("input hub - after a crash (fromStream) a subscription reads the stream as it is now, not the reader's recent messages", async () => {
+  const hubs = new InputHubs(env.js, quietLog);
+  const from = (await env.jsm.streams.info("HUBT")).state.last_seq + 1;
+  const warm = await hubs.subscribe("HUBT", "h.e.P1", from);
+  const sent: Sent[] = [];
+  await publish(["h.e.P1"], 3, sent);
+  await check(() => hubs.stats()[0].lastDispatched >= sent[2].seq, 10_000, "the reader to pass the three messages");
+  // An operator removes the middle one (a poison message) after the reader has read it.
+  await env.jsm.streams.deleteMessage("HUBT", sent[1].seq);
+  const recent = await take(await hubs.subscribe("HUBT", "h.e.P1", from), 3);
+  assert.deepEqual(recent, sent.map((s) => s.seq), "a first start may be served from the reader's recent messages");
+  const fresh = await take(await hubs.subscribe("HUBT", "h.e.P1", from, { fromStream: true }), 2);
+  assert.deepEqual(fresh, [sent[0].seq, sent[2].seq], "a restart reads the stream, without the deleted message");
+  warm.stop();
+  hubs.close();
+});
