@@ -121,17 +121,6 @@ async function child(a: ChildArgs): Promise<void> {
   config.kraken.restUrl = a.restUrl;
   const log = pino({ level: process.env.LOG_LEVEL ?? "error" }, pino.destination(2));
   const nc = await connectNats(a.nats, "tickflow-bench-pairs");
-  const counts = new Map<string, number>();
-  if (process.env.PAIRS_COUNT_SUBJECTS) {
-    const proto = (nc as unknown as { protocol: { publish: (s: string, ...r: unknown[]) => unknown } }).protocol;
-    const orig = proto.publish.bind(proto);
-    proto.publish = (s: string, ...r: unknown[]) => {
-      const k = s.split(".").slice(0, s.startsWith("$JS.API") ? 4 : 2).join(".");
-      counts.set(k, (counts.get(k) ?? 0) + 1);
-      return orig(s, ...r);
-    };
-    process.on("exit", () => process.stderr.write(JSON.stringify([...counts].sort((x, y) => y[1] - x[1])) + "\n"));
-  }
   global.gc?.();
   const baseRss = process.memoryUsage().rss;
   let peak = baseRss;
