@@ -93,6 +93,10 @@ export class Supervisor {
   private started = false;
   private reconciling = false;
   private again = false;
+  /** Bumped by every pairs or leases event and every cell started or stopped: what a reconcile pass depends on besides time. */
+  private watchVersion = 0;
+  /** What the last pass saw, when it found nothing to do; a pass that would see the same is skipped. */
+  private idleSignature: string | null = null;
 
   constructor(private readonly o: SupervisorOptions) {
     this.id = o.id;
@@ -321,6 +325,8 @@ export class Supervisor {
       for await (const e of w) {
         const obs: Observed<T> = { value: parse<T>(e), revision: e.revision, seenAt: Date.now(), op: e.operation };
         into.set(e.key, obs);
+        // Heartbeats change members every second without changing who is live (liveMembers says that).
+        if (name !== "members") this.watchVersion++;
         onChange?.(e.key, obs);
         if (!this.ready[name] && (e.isUpdate || !e.delta)) this.ready[name] = true;
         if (this.ready.pairs && this.ready.members && this.ready.leases) this.kick();
@@ -397,6 +403,10 @@ export class Supervisor {
   }
 
   private async reconcileOnce(): Promise<void> {
+    // Reconcile runs every 500 ms and on every watch event; with thousands of actors a full pass
+    // is milliseconds, so a pass that can only find what the last idle one found is skipped.
+    const signature = `${this.watchVersion}|${this.cells.size}|${this.o.stages.map((d) => this.liveMembers(d.stage).join(",")).join(";")}`;
+    if (signature === this.idleSignature) return;
     const pairs = this.desiredPairs();
     const wanted = new Set<string>();
     const releases: string[] = [];
@@ -415,6 +425,7 @@ export class Supervisor {
     for (const key of this.cells.keys()) if (!wanted.has(key)) releases.push(key);
     // A thousand pairs × stages is thousands of KV round trips: a few in flight at a time, so a
     // start or a rebalance takes seconds, not minutes, without flooding the server.
+    this.idleSignature = releases.length === 0 && acquires.length === 0 ? signature : null;
     await inBatches(releases.map((k) => () => this.release(k)), RECONCILE_CONCURRENCY);
     await inBatches(acquires, RECONCILE_CONCURRENCY);
   }

@@ -400,14 +400,22 @@ export class KrakenTradeFeed {
       this.livenessTimer.refresh();
       return;
     }
-    this.livenessTimer = setTimeout(() => {
+    const fire = () => {
       this.livenessTimer = null;
       if (ws !== this.ws || this.readingPaused) return;
+      // Timers and Date.now() round differently: a timer refreshed at a frame may fire a
+      // millisecond before the silence it measures has lasted the timeout by the wall clock.
+      const silent = Date.now() - this.lastFrameAt;
+      if (silent < this.o.heartbeatTimeoutMs) {
+        this.livenessTimer = setTimeout(fire, this.o.heartbeatTimeoutMs - silent);
+        return;
+      }
       this.counters.heartbeatTimeouts++;
       this.emit({ type: "heartbeat_timeout", silentMs: Date.now() - this.lastFrameAt });
       // terminate, not close: a dead peer would never answer the closing handshake.
       ws.terminate();
-    }, this.o.heartbeatTimeoutMs);
+    };
+    this.livenessTimer = setTimeout(fire, this.o.heartbeatTimeoutMs);
   }
 
   private clearConnectionTimers(): void {
