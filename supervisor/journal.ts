@@ -19,7 +19,7 @@ import { decode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
 import type { InputMsg, JoinedInput } from "./actor.js";
 import { keyToken } from "./actor-key.js";
-import type { Ack, PooledConnection } from "./publish-pool.js";
+import type { PooledConnection } from "./publish-pool.js";
 import type { HubMsg, InputHubs, InputSubscription } from "./input-hub.js";
 
 export const JOURNAL_STREAM = "JOURNAL";
@@ -94,7 +94,8 @@ export class Forwarder {
   private readonly reading: InputSubscription[] = [];
   private unsettled = 0;
   private readonly loops: Promise<void>[] = [];
-  private inflight: Promise<Ack>[] = [];
+  private room: (() => void) | null = null;
+  private readonly idle: (() => void)[] = [];
   private stopped = false;
   forwarded = 0;
   /** Appends the journal already had (dedup): 0 unless a stale owner appended too. */
@@ -142,17 +143,21 @@ export class Forwarder {
     headers.set("Nats-Msg-Id", msgID);
     const p = this.o.conn.publish(subject, data, headers);
     this.unsettled++;
-    p.finally(() => this.unsettled--).catch(() => {});
+    p.finally(() => {
+      this.unsettled--;
+      if (this.room && this.unsettled < 512) {
+        const r = this.room;
+        this.room = null;
+        r();
+      }
+      if (this.unsettled === 0) for (const w of this.idle.splice(0)) w();
+    }).catch(() => {});
     p.then((ack) => {
       this.forwarded++;
       if (ack.duplicate) this.duplicates++;
     }, (err: Error) => this.fail(new Error(`journal append ${msgID} failed: ${err.message}`, { cause: err })));
-    this.inflight.push(p);
-    if (this.inflight.length >= 1024) {
-      const batch = this.inflight;
-      this.inflight = [];
-      await Promise.allSettled(batch);
-    }
+    // Pipelined, at most 1024 appends in flight; settled ones are not kept.
+    if (this.unsettled >= 1024) await new Promise<void>((r) => (this.room = r));
   }
 
   /** True when every input has nothing more pending and every append is acked (for bounded runs). */
@@ -175,6 +180,7 @@ export class Forwarder {
 
   async done(): Promise<void> {
     await Promise.allSettled(this.loops);
-    await Promise.allSettled(this.inflight);
+    this.room?.();
+    while (this.unsettled > 0) await new Promise<void>((r) => this.idle.push(r));
   }
 }

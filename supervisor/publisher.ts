@@ -8,9 +8,10 @@ import type { Output } from "./actor.js";
 import type { Ack, PooledConnection } from "./publish-pool.js";
 
 export class Publisher {
-  private inflight: Promise<Ack>[] = [];
   private failure: Error | null = null;
   private unacked = 0;
+  /** flush() calls waiting for the last ack. Settled publishes are not kept: with a checkpoint every few seconds and thousands of actors, holding every promise (and the output it closed over) until the next flush was most of a busy worker's memory. */
+  private waiters: (() => void)[] = [];
   published = 0;
   duplicates = 0;
   /** Last stream sequence acked per stream, for the status of downstream consumers. */
@@ -22,29 +23,32 @@ export class Publisher {
   async publish(out: Output): Promise<void> {
     if (this.failure) throw this.failure;
     const data = encode(out.data, this.codec);
-    const p = this.conn.publish(out.subject, data, publishHeaders(this.codec, out.msgId, out.headers));
+    const { subject, msgId } = out;
+    const p = this.conn.publish(subject, data, publishHeaders(this.codec, msgId, out.headers));
     this.unacked++;
     p.then((ack) => {
-      this.unacked--;
       this.published++;
       if (ack.duplicate) this.duplicates++;
       const prev = this.lastSeq.get(ack.stream) ?? 0;
       if (ack.seq > prev) this.lastSeq.set(ack.stream, ack.seq);
+      this.settled();
     }, (err: Error) => {
-      this.unacked--;
-      this.failure ??= new Error(`publish to ${out.subject} (id ${out.msgId}) failed: ${err.message}`, { cause: err });
+      this.failure ??= new Error(`publish to ${subject} (id ${msgId}) failed: ${err.message}`, { cause: err });
+      this.settled();
     });
-    this.inflight.push(p);
-    if (this.inflight.length >= this.maxInflight) await this.flush();
+    if (this.unacked >= this.maxInflight) await this.flush();
   }
 
-  /** Resolves when every publish so far is acked; rejects with the first failure. */
+  private settled(): void {
+    if (--this.unacked > 0 || this.waiters.length === 0) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const wake of w) wake();
+  }
+
+  /** Resolves when every publish so far (and any made meanwhile) is acked; rejects with the first failure. */
   async flush(): Promise<void> {
-    while (this.inflight.length > 0) {
-      const batch = this.inflight;
-      this.inflight = [];
-      await Promise.allSettled(batch);
-    }
+    while (this.unacked > 0) await new Promise<void>((r) => this.waiters.push(r));
     if (this.failure) throw this.failure;
   }
 
