@@ -21,10 +21,12 @@
 //   everything after H: the two ranges meet with nothing between them. Whether anything at all
 //   is missing is asked first with one message lookup, so a checkpoint at the head of its subject
 //   costs no consumer.
-// - A subscription whose queue overflows (a slow actor) drops the queue and catches up the same
-//   way from the last message it took, so a slow actor neither holds the others back nor grows
-//   memory without bound. When the queues of all subscriptions together pass `maxQueued`, the hub
-//   stops reading until they have room (the whole process is behind, not one actor).
+// - When a subscription's queue is full, or all queues together pass `maxQueued`, the hub stops
+//   reading until there is room again: a reader a little slower than the others slows the hub
+//   down (as its own consumer would have), it does not make it drop anything. A subscription
+//   still full after `stuckMs` (an actor stuck, not slow) drops its queue and catches up the same
+//   way from the last message it took, and the hub reads on: one stuck actor neither holds the
+//   others back nor grows memory without bound.
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, MsgRequest } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -33,8 +35,10 @@ import type { Logger } from "pino";
 export type HubMsg = { subject: string; seq: number; data: Uint8Array; headers?: MsgHdrs };
 
 export type InputHubOptions = {
-  /** Messages one subscription may have queued before it drops them and catches up by itself. */
+  /** Messages one subscription may have queued: at this many the hub stops reading until it has taken half. */
   maxQueuedPerSubscription: number;
+  /** A subscription still full after this long is stuck: it drops its queue and later catches up by itself, and the hub reads on. */
+  stuckMs: number;
   /** Messages all subscriptions of a stream may have queued before the hub stops reading. */
   maxQueued: number;
   /** Messages the hub keeps after dispatching them, for subscriptions that start a little behind. */
@@ -43,7 +47,7 @@ export type InputHubOptions = {
   batch: number;
 };
 
-export const DEFAULT_HUB_OPTIONS: InputHubOptions = { maxQueuedPerSubscription: 4096, maxQueued: 65_536, ringSize: 10_000, batch: 2048 };
+export const DEFAULT_HUB_OPTIONS: InputHubOptions = { maxQueuedPerSubscription: 4096, stuckMs: 2000, maxQueued: 65_536, ringSize: 10_000, batch: 2048 };
 
 /** True if `subject` matches the NATS filter `filter` (tokens, `*` for one, `>` for the rest). */
 export function subjectMatches(filter: string, subject: string): boolean {
@@ -111,6 +115,8 @@ class StreamHub {
   /** Messages queued in all subscriptions. */
   queued = 0;
   private room: (() => void) | null = null;
+  /** Subscriptions whose queue is full: the hub waits for them (or, past stuckMs, detaches them). */
+  readonly full = new Set<InputSubscription>();
   /** The last messages read, oldest first, and the same by subject (for subscriptions that start behind). */
   private ring: HubMsg[] = [];
   private ringHead = 0;
@@ -171,6 +177,7 @@ class StreamHub {
 
   remove(sub: InputSubscription): void {
     if (!this.subs.delete(sub)) return;
+    if (this.full.delete(sub)) this.checkRoom();
     this.general.delete(sub);
     const last = lastToken(sub.filter);
     const set = this.byLast.get(last);
@@ -182,10 +189,29 @@ class StreamHub {
 
   dequeued(n: number): void {
     this.queued -= n;
-    if (this.room && this.queued <= this.o.maxQueued / 2) {
+    this.checkRoom();
+  }
+
+  checkRoom(): void {
+    if (this.room && this.full.size === 0 && this.queued <= this.o.maxQueued / 2) {
       const r = this.room;
       this.room = null;
       r();
+    }
+  }
+
+  /** Waits until every queue has room; past stuckMs, detaches the subscriptions still full. */
+  private async waitForRoom(): Promise<void> {
+    const wait = new Promise<void>((r) => (this.room = r));
+    const timer = setTimeout(() => {
+      for (const s of [...this.full]) s.detach();
+      this.full.clear();
+      this.checkRoom();
+    }, this.o.stuckMs);
+    try {
+      await wait;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -216,7 +242,7 @@ class StreamHub {
       for await (const m of iter) {
         if (this.closed) break;
         this.dispatch(m);
-        if (this.queued > this.o.maxQueued) await new Promise<void>((r) => (this.room = r));
+        if (this.queued > this.o.maxQueued || this.full.size > 0) await this.waitForRoom();
       }
     } catch (err) {
       failure = err as Error;
@@ -294,6 +320,7 @@ class StreamHub {
   close(): void {
     this.closed = true;
     this.iter?.stop();
+    this.full.clear();
     this.room?.();
     for (const s of [...this.subs]) s.stop();
     this.resetRing();
@@ -326,16 +353,19 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
   /** Called by the hub with each matching message, in stream order. */
   offer(m: HubMsg): void {
     if (this.stopped || this.overflowed || m.seq < this.next) return;
-    if (this.queue.length - this.qHead >= this.hub.o.maxQueuedPerSubscription) {
-      // Too far behind to buffer: drop, and catch up from `next` when the reader gets here.
-      this.overflowed = true;
-      this.hub.dequeued(this.queue.length - this.qHead);
-      this.queue = [];
-      this.qHead = 0;
-    } else {
-      this.queue.push(m);
-      this.hub.queued++;
-    }
+    this.queue.push(m);
+    this.hub.queued++;
+    if (this.queue.length - this.qHead >= this.hub.o.maxQueuedPerSubscription) this.hub.full.add(this);
+    this.notify();
+  }
+
+  /** Stuck: drop the queue and catch up from `next` when the reader gets here. */
+  detach(): void {
+    if (this.stopped) return;
+    this.overflowed = true;
+    this.hub.dequeued(this.queue.length - this.qHead);
+    this.queue = [];
+    this.qHead = 0;
     this.notify();
   }
 
@@ -395,6 +425,7 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
             this.queue = this.queue.slice(this.qHead);
             this.qHead = 0;
           }
+          if (this.hub.full.has(this) && this.queue.length - this.qHead <= this.hub.o.maxQueuedPerSubscription / 2) this.hub.full.delete(this);
           this.hub.dequeued(1);
           if (m.seq < this.next) continue;
           this.next = m.seq + 1;

@@ -59,16 +59,17 @@ test("input hub - live, ring, catch-up and overflowing subscriptions each get ex
   await publish(subjects, 1500, sent);
 
   // A tiny ring and queue, so every way of starting and of falling behind is taken.
-  const hubs = new InputHubs(env.js, quietLog, { ringSize: 200, maxQueuedPerSubscription: 40, maxQueued: 10_000, batch: 64 });
+  const hubs = new InputHubs(env.js, quietLog, { ringSize: 200, maxQueuedPerSubscription: 40, stuckMs: 300, maxQueued: 10_000, batch: 64 });
   const warm = await hubs.subscribe("HUBT", "h.a.P1", 1_000_000); // starts the reader near the tail
   const tailSeq = sent[sent.length - 1].seq;
   await check(() => hubs.stats()[0].lastDispatched >= tailSeq, 10_000, "the hub to read up to the tail");
-  const cases: { name: string; filter: string; from: number; slow?: number }[] = [
+  const cases: { name: string; filter: string; from: number; slow?: number; stuck?: number }[] = [
     { name: "far behind (catch-up consumer)", filter: "h.a.P3", from: 1 },
     { name: "wildcard, far behind", filter: "h.*.P5", from: 1 },
     { name: "within the ring", filter: "h.b.P7", from: tailSeq - 100 },
     { name: "ahead of the tail (live)", filter: "h.a.P9", from: tailSeq + 1 },
-    { name: "slow reader (overflows, catches up)", filter: "h.>", from: tailSeq - 150, slow: 10 },
+    { name: "slow reader (holds the hub back)", filter: "h.>", from: tailSeq - 150, slow: 10 },
+    { name: "stuck reader (detached, catches up)", filter: "h.b.>", from: tailSeq - 150, stuck: 1500 },
     { name: "nothing of its subject after its position", filter: "h.a.P11", from: tailSeq + 1 },
   ];
   const subs = await Promise.all(cases.map((c) => hubs.subscribe("HUBT", c.filter, c.from)));
@@ -76,6 +77,7 @@ test("input hub - live, ring, catch-up and overflowing subscriptions each get ex
   const more = publish(subjects, 1500, sent);
   const readers = cases.map((c, i) => (async () => {
     await more;
+    if (c.stuck) await new Promise((r) => setTimeout(r, c.stuck));
     const want = sent.filter((s) => s.seq >= c.from && subjectMatches(c.filter, s.subject)).map((s) => s.seq);
     const got = await take(subs[i], want.length, c.slow);
     return { c, want, got };
@@ -86,7 +88,7 @@ test("input hub - live, ring, catch-up and overflowing subscriptions each get ex
     assert.deepEqual(got, want, `${c.name}: exactly its messages, in order`);
   }
   const st = hubs.stats()[0];
-  assert.ok(st.catchUps >= 3, `catch-up consumers ran for the far-behind and overflowing readers (${st.catchUps})`);
+  assert.ok(st.catchUps >= 3, `catch-up consumers ran for the far-behind and the stuck readers (${st.catchUps})`);
   assert.equal(st.subscriptions, 1, "a subscription whose iteration ended is gone; the unread one stays");
   warm.stop();
   hubs.close();
