@@ -93,7 +93,7 @@ export class Supervisor {
   private started = false;
   private reconciling = false;
   private again = false;
-  /** Bumped by every pairs or leases event and every cell started or stopped: what a reconcile pass depends on besides time. */
+  /** Bumped by every pairs or leases event: with the cells, the live members and time, what a reconcile pass depends on. */
   private watchVersion = 0;
   /** What the last pass saw, when it found nothing to do; a pass that would see the same is skipped. */
   private idleSignature: string | null = null;
