@@ -12,11 +12,18 @@ export function isPair(s: string): boolean {
 
 /** `BTC/USD` → `BTC-USD`. */
 export function pairToToken(pair: string): string {
+  // Called for every subject and dedup id of every message: remembered per pair once checked.
+  const known = TOKENS.get(pair);
+  if (known !== undefined) return known;
   if (!PAIR_RE.test(pair)) {
     throw new TickflowError(ErrorCode.BadPair, `pair "${pair}" is not BASE/QUOTE in capitals and digits (e.g. BTC/USD)`);
   }
-  return pair.replace("/", "-");
+  const token = pair.replace("/", "-");
+  if (TOKENS.size < 100_000) TOKENS.set(pair, token);
+  return token;
 }
+
+const TOKENS = new Map<string, string>();
 
 /** `BTC-USD` → `BTC/USD`. */
 export function tokenToPair(token: string): string {

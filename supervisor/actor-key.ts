@@ -5,6 +5,7 @@ import { ErrorCode, TickflowError } from "../protocol/errors.js";
 import { isPair, pairToToken } from "../protocol/pairs.js";
 
 const KEY_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const TOKENS = new Map<string, string>();
 
 /** True for a key that is not a pair: lower-case letters, digits, `-` and `_`, at most 64. */
 export function isPlainKey(key: string): boolean {
@@ -13,8 +14,14 @@ export function isPlainKey(key: string): boolean {
 
 /** The key as a subject token / KV key part: `BTC/USD` → `BTC-USD`; a plain key as it is. */
 export function keyToken(key: string): string {
-  if (isPair(key)) return pairToToken(key);
-  if (KEY_RE.test(key)) return key;
+  const known = TOKENS.get(key);
+  if (known !== undefined) return known;
+  const token = isPair(key) ? pairToToken(key) : KEY_RE.test(key) ? key : null;
+  if (token !== null) {
+    // Reconcile names every actor of the process on every pass: checked once per key.
+    if (TOKENS.size < 100_000) TOKENS.set(key, token);
+    return token;
+  }
   throw new TickflowError(
     ErrorCode.BadSubject,
     `actor key "${key}" is neither a pair (BASE/QUOTE such as BTC/USD) nor a key of lower-case letters, digits, "-" or "_" (at most 64, e.g. cryptopanic)`,

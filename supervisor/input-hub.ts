@@ -51,15 +51,27 @@ export const DEFAULT_HUB_OPTIONS: InputHubOptions = { maxQueuedPerSubscription: 
 
 /** True if `subject` matches the NATS filter `filter` (tokens, `*` for one, `>` for the rest). */
 export function subjectMatches(filter: string, subject: string): boolean {
-  if (filter === subject || filter === ">") return true;
+  return filterMatcher(filter)(subject);
+}
+
+/** A filter compiled once: a literal compares strings, a wildcard compares tokens. */
+export function filterMatcher(filter: string): (subject: string) => boolean {
+  if (filter === ">") return () => true;
+  if (!filter.includes("*") && !filter.includes(">")) return (subject) => subject === filter;
   const f = filter.split(".");
-  const s = subject.split(".");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === ">") return s.length > i;
-    if (i >= s.length) return false;
-    if (f[i] !== "*" && f[i] !== s[i]) return false;
-  }
-  return f.length === s.length;
+  const tail = f[f.length - 1];
+  // Cheap rejection first: most subjects differ in the last token (the pair).
+  const suffix = tail === "*" || tail === ">" ? null : `.${tail}`;
+  return (subject) => {
+    if (suffix !== null && !subject.endsWith(suffix)) return false;
+    const s = subject.split(".");
+    for (let i = 0; i < f.length; i++) {
+      if (f[i] === ">") return s.length > i;
+      if (i >= s.length) return false;
+      if (f[i] !== "*" && f[i] !== s[i]) return false;
+    }
+    return f.length === s.length;
+  };
 }
 
 /** How long one look at the stream's last sequence answers `atTail()`. */
@@ -166,8 +178,14 @@ class StreamHub {
   private fromRing(filter: string, from: number): HubMsg[] {
     const out: HubMsg[] = [];
     let lists = 0;
+    const literal = this.ringBySubject.get(filter);
+    if (literal || !/[*>]/.test(filter)) {
+      for (const m of literal ?? []) if (m.seq >= from) out.push(m);
+      return out;
+    }
+    const matches = filterMatcher(filter);
     for (const [subject, list] of this.ringBySubject) {
-      if (!subjectMatches(filter, subject)) continue;
+      if (!matches(subject)) continue;
       lists++;
       for (const m of list) if (m.seq >= from) out.push(m);
     }
@@ -269,8 +287,8 @@ class StreamHub {
     // The JsMsg itself: its headers are parsed only if a reader asks for them.
     this.remember(m);
     const bucket = this.byLast.get(lastToken(subject));
-    if (bucket) for (const s of bucket) if (subjectMatches(s.filter, subject)) s.offer(m);
-    for (const s of this.general) if (subjectMatches(s.filter, subject)) s.offer(m);
+    if (bucket) for (const s of bucket) if (s.matches(subject)) s.offer(m);
+    for (const s of this.general) if (s.matches(subject)) s.offer(m);
   }
 
   private remember(m: HubMsg): void {
@@ -346,8 +364,11 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
   private catchIter: ConsumerMessages | null = null;
   private iterated = false;
 
+  readonly matches: (subject: string) => boolean;
+
   constructor(private readonly hub: StreamHub, readonly filter: string, from: number) {
     this.next = from;
+    this.matches = filterMatcher(filter);
   }
 
   /** Called by the hub with each matching message, in stream order. */

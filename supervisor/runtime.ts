@@ -87,7 +87,7 @@ export class Supervisor {
   private pool!: PublishPool;
   /** Stream actors' inputs: one reader per stream for the whole process (see input-hub.ts). */
   private hubs!: InputHubs;
-  private readonly placement = new Map<string, { sig: string; owners: Map<string, string | null> }>();
+  private readonly placement = new Map<string, { sig: string; members: string[]; owners: Map<string, string | null> }>();
   private ready = { pairs: false, members: false, leases: false };
   private stopped = false;
   private started = false;
@@ -97,6 +97,7 @@ export class Supervisor {
   private watchVersion = 0;
   /** What the last pass saw, when it found nothing to do; a pass that would see the same is skipped. */
   private idleSignature: string | null = null;
+  private kickPending = false;
 
   constructor(private readonly o: SupervisorOptions) {
     this.id = o.id;
@@ -357,8 +358,19 @@ export class Supervisor {
     round();
   }
 
+  /**
+   * A reconcile soon: watch events come in bursts (a start writes thousands of leases, and each
+   * comes back through the watch), and one pass per burst does what one pass per event did.
+   */
   private kick(): void {
-    if (!this.stopped) this.reconcile().catch((err) => this.o.log.warn({ err: (err as Error).message }, "reconcile failed"));
+    if (this.stopped || this.kickPending) return;
+    this.kickPending = true;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.kickPending = false;
+      if (!this.stopped) this.reconcile().catch((err) => this.o.log.warn({ err: (err as Error).message }, "reconcile failed"));
+    }, KICK_DELAY_MS);
+    this.timers.add(t);
   }
 
   // --- placement and leases -------------------------------------------------------------------
@@ -436,9 +448,13 @@ export class Supervisor {
    * worker's CPU (measured with 900 actors).
    */
   private ownerOf(stage: string, key: string, members: string[]): string | null {
-    const sig = members.join("\u0000");
     let memo = this.placement.get(stage);
-    if (!memo || memo.sig !== sig) this.placement.set(stage, (memo = { sig, owners: new Map() }));
+    // The same array as the last call (a pass asks for every key with one list): no need to compare.
+    if (!memo || memo.members !== members) {
+      const sig = members.join("\u0000");
+      if (!memo || memo.sig !== sig) this.placement.set(stage, (memo = { sig, members, owners: new Map() }));
+      else memo.members = members;
+    }
     let owner = memo.owners.get(key);
     if (owner === undefined) memo.owners.set(key, (owner = rendezvousOwner(key, members)));
     return owner;
@@ -529,6 +545,9 @@ export class Supervisor {
 }
 
 const RECONCILE_CONCURRENCY = 32;
+
+/** How long a watch event waits for others before the reconcile they all call for. */
+const KICK_DELAY_MS = 10;
 
 async function inBatches(tasks: (() => Promise<void>)[], n: number): Promise<void> {
   let next = 0;

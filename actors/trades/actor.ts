@@ -87,6 +87,7 @@ export function tradesActor(opts: TradesActorOptions = {}): SourceActorDef {
         return { subject, msgId: eos ? `${token}:eos` : `${token}:wm:${ts}`, data: w, headers: { "Tf-Kind": "watermark" } };
       };
 
+      if (eosSent) ctx.progress({ detail: { lastTradeId: last?.trade_id ?? null, eos: true } });
       const feed = shared.acquire(config, ctx.log);
       const sub = feed.subscribe(pair, {
         lastSeen: () => last,
@@ -111,6 +112,8 @@ export function tradesActor(opts: TradesActorOptions = {}): SourceActorDef {
             ctx.crash(err as Error);
             throw err;
           }
+          // Stored: a bounded run (up --once) in this process sees the end without asking the stream.
+          if (eosSent && last) ctx.progress({ detail: { lastTradeId: last.trade_id, eos: true } });
         },
         onBadFrame: (reason, raw) => ctx.deadLetter(reason, raw, "kraken.ws"),
         // A quiet pair still needs its windows closed. The feed decides when and how far (from its

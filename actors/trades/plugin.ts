@@ -44,9 +44,21 @@ export function krakenUrlsFrom(base: string): { wsUrl: string; restUrl: string }
   return { restUrl: `${http}//${u.host}`, wsUrl: `${http === "https:" ? "wss:" : "ws:"}//${u.host}/v2` };
 }
 
-async function waitEndOfStream(js: JetStreamClient, pairs: string[]): Promise<void> {
-  for (const pair of pairs) {
-    while (!(await lastPublishedTrade(js, pair)).eos) await new Promise((r) => setTimeout(r, 100));
+/**
+ * Until every pair's end-of-stream watermark is stored. A trades actor of this process says so in
+ * its status (no request); for the others the stream is asked, one pair per poll.
+ */
+async function waitEndOfStream(js: JetStreamClient, pairs: string[], localEos: (pair: string) => boolean): Promise<void> {
+  let left = pairs;
+  while (left.length > 0) {
+    const next: string[] = [];
+    for (const pair of left) {
+      if (localEos(pair)) continue;
+      if (next.length === 0 && (await lastPublishedTrade(js, pair)).eos) continue;
+      next.push(pair);
+    }
+    left = next;
+    if (left.length > 0) await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -70,7 +82,7 @@ async function up(ctx: UpContext): Promise<UpContribution> {
   return {
     pairs,
     note: `replay of ${files.length} file(s) at speed ${speed} (${replay.wsUrl})`,
-    drained: () => waitEndOfStream(ctx.js, pairs),
+    drained: (sup) => waitEndOfStream(ctx.js, pairs, (pair) => sup.cell(TRADES_STAGE, pair)?.status().detail.eos === true),
     // Trades the sources have written to TRADES, of all the recorded ones.
     progress: (sup) => ({
       done: sup.status().filter((s) => s.stage === TRADES_STAGE).reduce((n, s) => n + s.processed, 0),
