@@ -8,6 +8,7 @@ import type { Plugin, UpContext, UpContribution } from "../../supervisor/plugin.
 import { subjects } from "../../protocol/subjects.js";
 import { lastPublishedTrade, tradesActor, TRADES_STAGE } from "./actor.js";
 import { startKrakenReplayServer } from "./kraken-replay-server.js";
+import { startReplayProcess } from "./replay-process.js";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 /** Key in the shared map: the replay's last trade id per pair, after which the source ends (up --once). */
@@ -74,7 +75,15 @@ async function up(ctx: UpContext): Promise<UpContribution> {
     log.warn("Kraken is unreachable; replaying recorded trades from data/trades");
   }
   if (!files) return { note: `Kraken at ${config.kraken.wsUrl}` };
-  const replay = await startKrakenReplayServer({ files, host: "127.0.0.1", port: 0, speed });
+  const replay = await startReplayProcess({ files, host: "127.0.0.1", port: 0, speed });
+  let closing = false;
+  const died = replay.exited.then((why) => {
+    if (closing) return new Promise<never>(() => {});
+    const msg = `the replay server stopped (${why}) before the replay ended`;
+    log.error(msg);
+    throw new Error(msg);
+  });
+  died.catch(() => {});
   config.kraken.wsUrl = replay.wsUrl;
   config.kraken.restUrl = replay.restUrl;
   if (flags.once) ctx.shared.set(END_OF_INPUT, replay.lastTradeIds);
@@ -82,14 +91,17 @@ async function up(ctx: UpContext): Promise<UpContribution> {
   return {
     pairs,
     note: `replay of ${files.length} file(s) at speed ${speed} (${replay.wsUrl})`,
-    drained: (sup) => waitEndOfStream(ctx.js, pairs, (pair) => sup.cell(TRADES_STAGE, pair)?.status().detail.eos === true),
+    drained: (sup) => Promise.race([waitEndOfStream(ctx.js, pairs, (pair) => sup.cell(TRADES_STAGE, pair)?.status().detail.eos === true), died]),
     // Trades the sources have written to TRADES, of all the recorded ones.
     progress: (sup) => ({
       done: sup.status().filter((s) => s.stage === TRADES_STAGE).reduce((n, s) => n + s.processed, 0),
       total: Object.values(replay.totals).reduce((a, b) => a + b, 0),
       unit: "trades",
     }),
-    close: () => replay.close(),
+    close: () => {
+      closing = true;
+      return replay.close();
+    },
   };
 }
 
