@@ -41,7 +41,8 @@ export async function startReplayProcess(opts: KrakenReplayOptions & { heapMb?: 
     child.kill("SIGKILL");
     throw err;
   });
-  if (first.done) throw new Error("the replay server printed nothing");
+  // Its stdout ended without a line: it failed (and said why on stderr, which is ours).
+  if (first.done) throw new Error(`the replay server exited (${await exited}) before it was listening (reading ${(server.files ?? []).join(", ")})`);
   const info = JSON.parse(first.value) as Omit<ReplayProcess, "close" | "exited">;
   return {
     ...info,
