@@ -50,6 +50,18 @@ export function decodeLatest(bytes: Uint8Array): LatestValue | null {
   }
 }
 
+/** The bucket handle, opened once per client: opening asks the server for the stream's info, and every cell has a writer. */
+const buckets = new WeakMap<JetStreamClient, Promise<KV>>();
+function latestBucket(js: JetStreamClient): Promise<KV> {
+  let kv = buckets.get(js);
+  if (!kv) {
+    kv = new Kvm(js).open(BUCKETS.latest);
+    kv.catch(() => buckets.delete(js));
+    buckets.set(js, kv);
+  }
+  return kv;
+}
+
 /** Per-cell buffer of the newest marked output per key, written in one round at checkpoint time. */
 export class LatestWriter {
   private readonly pending = new Map<string, LatestValue>();
@@ -74,7 +86,7 @@ export class LatestWriter {
     const batch = [...this.pending.values()];
     this.pending.clear();
     try {
-      this.kv ??= await new Kvm(this.js).open(BUCKETS.latest);
+      this.kv ??= await latestBucket(this.js);
     } catch (err) {
       this.requeue(batch);
       this.log.warn({ err: (err as Error).message }, "tf_latest: cannot open bucket; will retry");

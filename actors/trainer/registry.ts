@@ -31,13 +31,20 @@ export function sha256(bytes: Uint8Array): string {
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder();
 
+const opened = new WeakMap<JetStreamClient, Promise<Registry>>();
+
 export class Registry {
   private constructor(readonly kv: KV, readonly obj: ObjectStore) {}
 
-  static async open(js: JetStreamClient): Promise<Registry> {
-    const kv = await new Kvm(js).open(BUCKETS.models);
-    const obj = await new Objm(js).open(ARTIFACTS_BUCKET);
-    return new Registry(kv, obj);
+  /** Opened once per client (opening asks the server for two streams' info; every trainer actor has a registry). */
+  static open(js: JetStreamClient): Promise<Registry> {
+    let r = opened.get(js);
+    if (!r) {
+      r = (async () => new Registry(await new Kvm(js).open(BUCKETS.models), await new Objm(js).open(ARTIFACTS_BUCKET)))();
+      r.catch(() => opened.delete(js));
+      opened.set(js, r);
+    }
+    return r;
   }
 
   async get(pair: string, horizon: string): Promise<{ record: RegistryRecord; revision: number }> {

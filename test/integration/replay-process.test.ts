@@ -16,7 +16,7 @@ test("replay process - serves a recorded file to the Kraken client, in order; cl
   assert.equal(replay.lastTradeIds["ETH/USDT"], want[want.length - 1].trade_id);
   const feed = new KrakenTradeFeed({ wsUrl: replay.wsUrl, restUrl: replay.restUrl });
   const got: number[] = [];
-  const sub = feed.subscribe("ETH/USDT", { lastSeen: () => null, onTrades: async (ts) => void got.push(...ts.map((t) => t.trade_id)) });
+  const sub = feed.subscribe("ETH/USDT", { lastSeen: () => null, onTrades: async (ts) => void got.push(...ts.map((t) => t.trade_id)), onBadFrame: (reason) => assert.fail(`bad frame: ${reason}`) });
   try {
     await check(() => got.length >= want.length, 60_000, "every recorded trade delivered");
     assert.deepEqual(got, want.map((t) => t.trade_id));
