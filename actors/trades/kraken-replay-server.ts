@@ -61,6 +61,8 @@ export type KrakenReplayOptions = {
   startWhen?: "all-subscribed" | "first-subscribe" | "listening";
   /** Default 2000. */
   startGraceMs?: number;
+  /** With "all-subscribed": the pairs whose subscriptions start the clock (default: every recorded pair). */
+  waitFor?: string[];
   /** Most recent trades kept per pair (snapshots, and REST ranges served without re-reading the files). Default 200, at least snapshotSize. */
   recentPerPair?: number;
   /** Finite speed: a client more than this many released trades behind is cut off (it reconnects and catches up, as with Kraken). Default 200000. */
@@ -257,6 +259,7 @@ class ReplayServer {
   private closed = false;
   private releaseTimer: NodeJS.Timeout | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
+  private readonly waitFor: string[] | undefined;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private pumpHandle: NodeJS.Immediate | null = null;
   private waiters: { tsMs: number; resolve: () => void }[] = [];
@@ -286,6 +289,7 @@ class ReplayServer {
     this.highWater = opts.highWaterBytes ?? 1 << 20;
     this.startWhen = opts.startWhen ?? "all-subscribed";
     this.startGraceMs = opts.startGraceMs ?? 2000;
+    this.waitFor = opts.waitFor;
     for (const pair of this.pairInfo.keys()) {
       this.releasedPerPair.set(pair, 0);
       this.recent.set(pair, []);
@@ -388,7 +392,8 @@ class ReplayServer {
     if (this.started) return;
     if (this.startWhen === "first-subscribe") this.start();
     else if (this.startWhen === "all-subscribed") {
-      if (this.everSubscribed.size === this.pairInfo.size) this.start();
+      const wanted = this.waitFor ?? [...this.pairInfo.keys()];
+      if (wanted.every((p) => this.everSubscribed.has(p) || !this.pairInfo.has(p))) this.start();
       else if (first) this.graceTimer = setTimeout(() => this.start(), this.startGraceMs);
     }
   }

@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Plugin, UpContext, UpContribution } from "../../supervisor/plugin.js";
+import { normalizePair } from "../../protocol/pairs.js";
 import { subjects } from "../../protocol/subjects.js";
 import { lastPublishedTrade, tradesActor, TRADES_STAGE } from "./actor.js";
 import { startKrakenReplayServer } from "./kraken-replay-server.js";
@@ -75,7 +76,12 @@ async function up(ctx: UpContext): Promise<UpContribution> {
     log.warn("Kraken is unreachable; replaying recorded trades from data/trades");
   }
   if (!files) return { note: `Kraken at ${config.kraken.wsUrl}` };
-  const replay = await startReplayProcess({ files, host: "127.0.0.1", port: 0, speed });
+  // The clock starts once the trades actor of every pair this run follows has subscribed: with
+  // thousands of actors starting, a pair subscribing after the start would get only a snapshot of
+  // its recent trades, and its first ones would be missing. The grace only covers a pair whose
+  // actor never comes (one that failed).
+  const waitFor = typeof flags.pairs === "string" ? flags.pairs.split(",").map((p) => p.trim()).filter(Boolean).map(normalizePair) : undefined;
+  const replay = await startReplayProcess({ files, host: "127.0.0.1", port: 0, speed, startWhen: "all-subscribed", startGraceMs: 120_000, waitFor });
   let closing = false;
   const died = replay.exited.then((why) => {
     if (closing) return new Promise<never>(() => {});
@@ -88,14 +94,16 @@ async function up(ctx: UpContext): Promise<UpContribution> {
   config.kraken.restUrl = replay.restUrl;
   if (flags.once) ctx.shared.set(END_OF_INPUT, replay.lastTradeIds);
   const pairs = replay.pairs;
+  // With --pairs, the run follows those of the recorded pairs only: their end is the replay's end.
+  const followed = waitFor ? pairs.filter((p) => waitFor.includes(p)) : pairs;
   return {
     pairs,
     note: `replay of ${files.length} file(s) at speed ${speed} (${replay.wsUrl})`,
-    drained: (sup) => Promise.race([waitEndOfStream(ctx.js, pairs, (pair) => sup.cell(TRADES_STAGE, pair)?.status().detail.eos === true), died]),
-    // Trades the sources have written to TRADES, of all the recorded ones.
+    drained: (sup) => Promise.race([waitEndOfStream(ctx.js, followed, (pair) => sup.cell(TRADES_STAGE, pair)?.status().detail.eos === true), died]),
+    // Trades the sources have written to TRADES, of all the recorded ones of the followed pairs.
     progress: (sup) => ({
       done: sup.status().filter((s) => s.stage === TRADES_STAGE).reduce((n, s) => n + s.processed, 0),
-      total: Object.values(replay.totals).reduce((a, b) => a + b, 0),
+      total: followed.reduce((a, p) => a + (replay.totals[p] ?? 0), 0),
       unit: "trades",
     }),
     close: () => {

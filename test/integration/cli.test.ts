@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { EMA, OBV, RSI, SMA } from "technicalindicators";
 import { BTC_FILE, ETH_FILE, close, oracleCandles, readTrades } from "../harness/data.js";
 import { check, NatsServer } from "../harness/nats.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { FAST_LEASES, jsonLines, tickflow, tickflowOk } from "../harness/procs.js";
 
 let server: NatsServer;
@@ -33,6 +35,24 @@ test("cli - up --replay --speed max --once, then tail --all gives candles equal 
         assert.ok(close(c.volume, w.volume) && close(c.vwap, w.vwap), `${token} ${tf} #${i} volume/vwap`);
       });
     }
+  }
+});
+
+test("cli - up --once with --pairs follows only those of the recorded pairs, and ends when they have", async () => {
+  const own = await NatsServer.start();
+  try {
+    await tickflowOk(["up", "--nats", own.url, "--replay", BTC_FILE, ETH_FILE, "--speed", "max", "--once", "--pairs", "ETH/USDT"], FAST_LEASES);
+    const nc = await connect({ servers: own.url });
+    try {
+      const info = await (await jetstreamManager(nc)).streams.info("TRADES", { subjects_filter: ">" });
+      assert.deepEqual(Object.keys(info.state.subjects ?? {}), ["md.trades.ETH-USDT"], "only the followed pair was replayed into TRADES");
+      // Every recorded ETH trade plus the end-of-stream watermark.
+      assert.equal(info.state.messages, readTrades(ETH_FILE).length + 1);
+    } finally {
+      await nc.close();
+    }
+  } finally {
+    await own.stop();
   }
 });
 
