@@ -375,6 +375,12 @@ export class ActorCell {
         abort.abort();
         crashWith(err);
       },
+      read: async (stream, filter, from) => {
+        const sub = await this.d.hubs.subscribe(stream, filter, from, { fromStream: this.st.restarts > 0 });
+        if (abort.signal.aborted) sub.stop();
+        else abort.signal.addEventListener("abort", () => sub.stop(), { once: true });
+        return sub;
+      },
       loadCheckpoint: async <T>() => saved as T | undefined,
       saveCheckpoint: (state) => {
         // Saves run one after another, so revisions follow each other.

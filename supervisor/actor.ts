@@ -4,6 +4,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
+import type { InputSubscription } from "./input-hub.js";
 import type { LatestMark } from "./latest.js";
 
 /** One message to publish. `msgId` must be a pure function of the input, so a replay is deduplicated by the server. */
@@ -88,6 +89,12 @@ export type SourceContext = {
   crash(err: Error): void;
   /** Aborted when the actor must stop. */
   signal: AbortSignal;
+  /**
+   * Messages of `stream` matching `filter` from sequence `from` on, in stream order, through the
+   * process's one reader of that stream (input-hub.ts) rather than a consumer of the actor's own.
+   * Stopped with the actor.
+   */
+  read(stream: string, filter: string, from: number): Promise<InputSubscription>;
   /**
    * The state this actor saved last (a poller's cursor), or undefined the first time. Read once
    * when the actor (re)starts; later calls return the latest saved state.

@@ -126,6 +126,8 @@ class StreamHub {
   lastDispatched = 0;
   /** Messages queued in all subscriptions. */
   queued = 0;
+  /** Messages the stream held after the last one dispatched, as the server said with it. */
+  streamPending = Number.POSITIVE_INFINITY;
   private room: (() => void) | null = null;
   /** Subscriptions whose queue is full: the hub waits for them (or, past stuckMs, detaches them). */
   readonly full = new Set<InputSubscription>();
@@ -283,6 +285,7 @@ class StreamHub {
     const seq = m.seq;
     if (seq <= this.lastDispatched) return;
     this.lastDispatched = seq;
+    this.streamPending = m.info.pending;
     const subject = m.subject;
     // The JsMsg itself: its headers are parsed only if a reader asks for them.
     this.remember(m);
@@ -404,6 +407,15 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
   /** Messages queued for this reader and not yet taken (a catch-up in progress counts as one). */
   backlog(): number {
     return this.queue.length - this.qHead + (this.catchUpTo !== null || this.overflowed ? 1 : 0);
+  }
+
+  /**
+   * Without a request: true when nothing is queued for this reader and, when the reader last
+   * dispatched a message, the stream held nothing after it (what `info.pending === 0` says for
+   * a consumer of its own, across all subjects of the stream rather than this filter only).
+   */
+  atStreamEnd(): boolean {
+    return this.backlog() === 0 && this.hub.streamPending === 0;
   }
 
   /** True when the reader took and applied everything the stream holds for it so far. */

@@ -4,12 +4,13 @@
 // of one pair never overlap; the CPU part runs in a worker thread, one at a time per process.
 // Its resume point is its output: the newest candle a recorded run has read (`data.input_to_ms`
 // in tf_models), so it needs no checkpoint of its own.
-import { DeliverPolicy } from "@nats-io/jetstream";
+import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import { decodeMsg } from "../../protocol/codec.js";
 import { IndicatorsCheck } from "../../protocol/messages.js";
 import { subjects } from "../../protocol/subjects.js";
 import { timeframeMs } from "../../protocol/timeframes.js";
 import type { SourceActorDef, SourceContext } from "../../supervisor/actor.js";
+import type { HubMsg } from "../../supervisor/input-hub.js";
 import type { ComputedRun, ComputeRequest } from "./compute-run.js";
 import { Registry } from "./registry.js";
 import { readIndicators, readSentiment } from "./stream-data.js";
@@ -42,10 +43,21 @@ export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
       const subject = subjects.indicators(ml.timeframe, pair);
       // Start at the storage time of the last candle read: a record is stored after its event
       // time, so this never skips one; older ones are skipped below by their own event time.
-      const c = await js.consumers.get("INDICATORS", trainedThrough > 0
-        ? { filter_subjects: subject, deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(trainedThrough).toISOString() }
-        : { filter_subjects: subject });
-      const iter = await c.consume({ max_messages: 512 });
+      // A first run reads the stream from its start through the process's reader of INDICATORS (no
+      // consumer per pair); a restart after training starts at the storage time of the last candle
+      // read (a record is stored after its event time, so this never skips one; older ones are
+      // skipped below by their own event time).
+      let iter: AsyncIterable<JsMsg | HubMsg> & { stop(): void };
+      let caughtUp: (m: JsMsg | HubMsg) => boolean;
+      if (trainedThrough > 0) {
+        const c = await js.consumers.get("INDICATORS", { filter_subjects: subject, deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(trainedThrough).toISOString() });
+        iter = await c.consume({ max_messages: 512 });
+        caughtUp = (m) => (m as JsMsg).info.pending === 0;
+      } else {
+        const sub = await ctx.read("INDICATORS", subject, 1);
+        iter = sub;
+        caughtUp = () => sub.atStreamEnd();
+      }
       signal.addEventListener("abort", () => iter.stop(), { once: true });
       let fresh = 0;
       let newest = trainedThrough;
@@ -65,9 +77,9 @@ export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
         fresh++;
         // Due: N new candles, once caught up with the stream (a backlog is trained on once, at its end),
         // or a whole training window of new candles even while catching up.
-        const due = fresh >= ml.retrainEveryCandles && (m.info.pending === 0 || fresh >= ml.maxTrainCandles);
+        const due = fresh >= ml.retrainEveryCandles && (caughtUp(m) || fresh >= ml.maxTrainCandles);
         if (!due) {
-          if (fresh % 500 === 0 || m.info.pending === 0) report(false);
+          if (fresh % 500 === 0 || caughtUp(m)) report(false);
           continue;
         }
         report(true);
