@@ -31,7 +31,11 @@ const maxInFlight = new Map<string, number>();
 /** Every handling: which worker, which input, which attempt. */
 const handlings: { worker: string; n: number; attempt: number }[] = [];
 
-function scorer(worker: string): PoolActorDef<{ inFlight: number }> {
+/**
+ * `hangAfter`: past that many handlings this worker's handler never finishes (until the worker
+ * stops), so it is sure to hold messages when it is killed.
+ */
+function scorer(worker: string, hangAfter = Infinity): PoolActorDef<{ inFlight: number }> {
   return {
     kind: "pool",
     stage: "ptest",
@@ -43,6 +47,10 @@ function scorer(worker: string): PoolActorDef<{ inFlight: number }> {
       const d = msg.data as { n: number; poison?: boolean; bad?: boolean };
       if (d.bad) throw new BadInputError(`item #${msg.seq}: no headline`);
       handlings.push({ worker, n: d.n, attempt: ctx.attempt });
+      if (handlings.filter((x) => x.worker === worker).length > hangAfter) {
+        await new Promise((r) => ctx.signal.addEventListener("abort", r, { once: true }));
+        throw new Error(`${worker} stopped`);
+      }
       ctx.resource.inFlight++;
       maxInFlight.set(worker, Math.max(maxInFlight.get(worker) ?? 0, ctx.resource.inFlight));
       try {
@@ -67,7 +75,7 @@ test("pool - creating the shared consumer is idempotent across replicas; another
 
 test("pool - 2 workers × 3 in flight: every message once, a halted worker loses nothing, poison and bad input dead-lettered", async () => {
   const cfg = testConfig({ TICKFLOW_POOL_ACK_WAIT_MS: "1500", TICKFLOW_POOL_BACKOFF_MS: "50" });
-  const a = await startSupervisor(env, "pw-a", [scorer("pw-a")], cfg);
+  const a = await startSupervisor(env, "pw-a", [scorer("pw-a", 60)], cfg);
   const b = await startSupervisor(env, "pw-b", [scorer("pw-b")], cfg);
   const svc = await registerService(env.nc, () => ({ member: b.memberInfo(), actors: b.status() }));
   try {
@@ -79,8 +87,10 @@ test("pool - 2 workers × 3 in flight: every message once, a halted worker loses
     }
     await Promise.all(pubs);
     const poolOf = (s: typeof a) => s.status().find((x) => x.kind === "pool")!;
-    // Kill worker a mid-way: whatever it held in flight is redelivered to b after the ack wait.
-    await check(() => poolOf(a).processed >= 60, 20_000, "worker a handled some messages");
+    // Kill worker a mid-way, holding messages (its handler hangs after 60): whatever it held in
+    // flight is redelivered to b after the ack wait. (Killing it at "some point" raced with the
+    // two workers finishing everything first.)
+    await check(() => poolOf(a).processed >= 55 && handlings.filter((x) => x.worker === "pw-a").length > 60, 20_000, "worker a handled some messages and holds more");
     await a.halt();
     const expected = N - 2;
     const outs = await check(async () => {
