@@ -19,7 +19,7 @@ import type { PublishPool } from "./publish-pool.js";
 import type { InputHubs } from "./input-hub.js";
 import { checkJoinedInputs, Forwarder, JOURNAL_STREAM, journalInput, journalSubject, recoverPositions } from "./journal.js";
 import { Publisher } from "./publisher.js";
-import { recordFault, restartWait } from "./supervision.js";
+import { superviseRuns } from "./supervision.js";
 
 export type ActorState = "starting" | "running" | "restarting" | "failed" | "stopped";
 
@@ -143,36 +143,16 @@ export class ActorCell {
   }
 
   private async supervise(): Promise<void> {
-    const p = this.d.config.restart;
-    while (!this.stopping) {
-      try {
-        this.st.state = this.st.restarts > 0 ? "restarting" : "starting";
+    const failed = await superviseRuns({
+      st: this.st, faults: this.faults, policy: this.d.config.restart, stopping: () => this.stopping,
+      run: async () => {
         if (this.d.def.kind === "stream") await this.runStream(this.d.def);
         else await this.runSource(this.d.def);
-        if (this.stopping) break;
-        throw new Error("input ended unexpectedly");
-      } catch (err) {
-        if (this.stopping) break;
-        const e = err as Error;
-        this.st.lastError = e.message;
-        const verdict = recordFault(this.faults, Date.now(), p);
-        this.st.restarts++;
-        if (!verdict.restart) {
-          this.st.state = "failed";
-          const reason = `${verdict.inWindow} crashes within ${p.periodMs} ms; last: ${e.message}`;
-          this.st.lastError = reason;
-          this.d.log.error({ actor: this.key, err: e }, `actor failed: ${reason}`);
-          this.d.onFailed(reason);
-          return;
-        }
-        this.st.state = "restarting";
-        this.d.log.warn({ actor: this.key, err: e.message, delayMs: verdict.delayMs }, "actor crashed; restarting");
-        const wait = restartWait(verdict.delayMs);
-        this.wake = wait.wake;
-        await wait.done;
-        this.wake = null;
-      }
-    }
+        if (!this.stopping) throw new Error("input ended unexpectedly");
+      },
+      onWait: (wake) => (this.wake = wake), log: this.d.log, key: this.key, noun: "actor",
+    });
+    if (failed !== null) return this.d.onFailed(failed);
     this.st.state = "stopped";
   }
 

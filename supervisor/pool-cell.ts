@@ -14,7 +14,7 @@ import { isNotFound } from "../protocol/streams.js";
 import type { InputMsg, Output, PoolActorDef, PoolContext } from "./actor.js";
 import { deadLetterOutput, type ActorStatus } from "./actor-cell.js";
 import type { Config } from "./config.js";
-import { backoffDelay, recordFault, restartWait } from "./supervision.js";
+import { backoffDelay, superviseRuns } from "./supervision.js";
 
 /** The key pool workers report under, and the last token of their dead-letter subject. */
 export const POOL_KEY = "pool";
@@ -140,32 +140,13 @@ export class PoolCell {
   }
 
   private async supervise(): Promise<void> {
-    const p = this.d.config.restart;
-    while (!this.stopping) {
-      try {
-        this.st.state = this.st.restarts > 0 ? "restarting" : "starting";
-        await this.run();
-        if (this.stopping) break;
-      } catch (err) {
-        if (this.stopping) break;
-        const e = err as Error;
-        this.st.lastError = e.message;
-        const verdict = recordFault(this.faults, Date.now(), p);
-        this.st.restarts++;
-        if (!verdict.restart) {
-          this.st.state = "failed";
-          this.st.lastError = `${verdict.inWindow} crashes within ${p.periodMs} ms; last: ${e.message}`;
-          this.d.log.error({ actor: this.key, err: e }, `pool worker failed: ${this.st.lastError}`);
-          await this.closeResource();
-          return;
-        }
-        this.st.state = "restarting";
-        this.d.log.warn({ actor: this.key, err: e.message, delayMs: verdict.delayMs }, "pool worker crashed; restarting");
-        const wait = restartWait(verdict.delayMs);
-        this.wake = wait.wake;
-        await wait.done;
-        this.wake = null;
-      }
+    const failed = await superviseRuns({
+      st: this.st, faults: this.faults, policy: this.d.config.restart, stopping: () => this.stopping,
+      run: () => this.run(), onWait: (wake) => (this.wake = wake), log: this.d.log, key: this.key, noun: "pool worker",
+    });
+    if (failed !== null) {
+      await this.closeResource();
+      return;
     }
     // Graceful stop: the handlers still running were aborted; wait for their nak/ack.
     while (this.inFlight > 0 && !this.hard) await new Promise<void>((r) => (this.slot = r));
