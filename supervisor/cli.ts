@@ -305,12 +305,12 @@ Common options:
       const js = jetstream(nc);
       await bootstrap(js, await jetstreamManager(nc), config.storage);
       const shared = new Map<string, unknown>();
+      const given = parsePairs(flags.pairs as string | undefined);
       for (const p of this.plugins) {
-        const c = await p.up?.({ flags, config, log, nc, js, shared, usage });
+        const c = await p.up?.({ flags, config, log, nc, js, shared, pairs: given, usage });
         if (c) contributions.push(c);
       }
-      const pairList = parsePairs(flags.pairs as string | undefined)
-        ?? [...new Set(contributions.flatMap((c) => c.pairs ?? []))];
+      const pairList = given ?? [...new Set(contributions.flatMap((c) => c.pairs ?? []))];
       if (pairList.length === 0) pairList.push("BTC/USD", "ETH/USD");
       const names = flags.stages ? (flags.stages as string).split(",").map((s) => s.trim()).filter(Boolean) : this.stageNames();
       const defs = this.stageDefs(names, { config, log, bounded: !!flags.once, shared });

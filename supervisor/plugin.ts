@@ -68,6 +68,8 @@ export type UpContext = {
   js: JetStreamClient;
   /** Shared values between hooks and stage factories (see StageContext.shared). */
   shared: Map<string, unknown>;
+  /** The pairs given with --pairs, checked and normalized; undefined without the flag. */
+  pairs?: string[];
   usage(msg: string): never;
 };
 

@@ -5,7 +5,6 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Plugin, UpContext, UpContribution } from "../../supervisor/plugin.js";
-import { normalizePair } from "../../protocol/pairs.js";
 import { subjects } from "../../protocol/subjects.js";
 import { lastPublishedTrade, tradesActor, TRADES_STAGE } from "./actor.js";
 import { startKrakenReplayServer } from "./kraken-replay-server.js";
@@ -80,7 +79,7 @@ async function up(ctx: UpContext): Promise<UpContribution> {
   // thousands of actors starting, a pair subscribing after the start would get only a snapshot of
   // its recent trades, and its first ones would be missing. The grace only covers a pair whose
   // actor never comes (one that failed).
-  const waitFor = typeof flags.pairs === "string" ? flags.pairs.split(",").map((p) => p.trim()).filter(Boolean).map(normalizePair) : undefined;
+  const waitFor = ctx.pairs;
   const replay = await startReplayProcess({ files, host: "127.0.0.1", port: 0, speed, startWhen: "all-subscribed", startGraceMs: 120_000, waitFor });
   let closing = false;
   const died = replay.exited.then((why) => {
