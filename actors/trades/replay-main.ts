@@ -1,6 +1,6 @@
 // Child entry of a replay server in a process of its own (replay-process.ts): serves the files
 // given as JSON in argv[2], prints one JSON line with where it listens and what it replays, and
-// stops on SIGTERM or when its parent goes away (stdin closes).
+// stops when its parent closes its stdin or goes away.
 import { startKrakenReplayServer, type KrakenReplayOptions } from "./kraken-replay-server.js";
 
 const opts = JSON.parse(process.argv[2]) as KrakenReplayOptions;
@@ -13,7 +13,11 @@ const stop = async () => {
   await srv.close().catch(() => {});
   process.exit(0);
 };
-process.once("SIGTERM", stop);
-process.once("SIGINT", stop);
+// It stops when its parent says so (closes our stdin) or goes away (stdin closes too). Signals sent
+// to the whole process group (Ctrl-C on `npm start`) are for the parent, which stops the replay
+// last, after its actors; stopping first here would look like a replay that died mid-way.
+process.on("SIGINT", () => {});
+process.on("SIGTERM", () => {});
 process.stdin.on("end", stop);
+process.stdin.on("error", stop);
 process.stdin.resume();

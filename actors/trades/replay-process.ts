@@ -49,7 +49,7 @@ export async function startReplayProcess(opts: KrakenReplayOptions & { heapMb?: 
     exited,
     async close() {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
+      child.stdin!.end(); // how it is told to stop (it ignores signals meant for the process group)
       const killer = setTimeout(() => child.kill("SIGKILL"), 5000);
       await exited;
       clearTimeout(killer);
