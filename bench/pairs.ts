@@ -55,6 +55,7 @@ export type PairsResult = { rows: PairsRow[]; trades: number; kbPerIdleActor: nu
 type ChildArgs = { natsPid?: number; nats: string; wsUrl: string; restUrl: string; pairs: string[]; endOfInput: Record<string, number>; trades: number };
 
 const TIMEOUT_MS = 600_000;
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 /** The recorded BTC/USDT and ETH/USDT trades merged in time order: one exchange-like feed. */
 function recorded() {
@@ -126,6 +127,7 @@ async function child(a: ChildArgs): Promise<void> {
   let peak = baseRss;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
   const t0 = performance.now();
+  const windowStartUs = monotonicUs();
   const cpu = cpuMeter(a.natsPid);
   const worker = await startWorker({ nc, config, log, id: "bench-pairs", stages: [tradesActor({ endOfInput: a.endOfInput }), candlesActor, indicatorsActor()] });
   const { sup, js } = worker;
@@ -139,6 +141,7 @@ async function child(a: ChildArgs): Promise<void> {
   // …and every stream actor has applied all of its input, with its outputs acked.
   await sup.settle(20);
   const seconds = (performance.now() - t0) / 1000;
+  if (process.env.PAIRS_CPU_PROF) process.stderr.write(`pairs ${a.pairs.length}: profile window ${windowStartUs}-${monotonicUs()}\n`);
   const used = cpu();
   clearInterval(sampler);
   const status = sup.status();

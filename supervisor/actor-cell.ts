@@ -11,7 +11,7 @@ import { BadInputError, ErrorCode, TickflowError } from "../protocol/errors.js";
 import { SCHEMA_VERSION, type DeadLetter } from "../protocol/messages.js";
 import { isPair } from "../protocol/pairs.js";
 import { subjects } from "../protocol/subjects.js";
-import type { KeyedActorDef, InputMsg, Output, SourceActorDef, SourceContext, StreamActorDef } from "./actor.js";
+import { HeaderedInput, type KeyedActorDef, type InputMsg, type Output, type SourceActorDef, type SourceContext, type StreamActorDef } from "./actor.js";
 import { actorKey, keyToken } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { LatestWriter } from "./latest.js";
@@ -253,7 +253,7 @@ export class ActorCell {
             positions[input.input] = input.seq;
           } else {
             const data = decode(m.data, m.headers?.get(HDR_CONTENT_TYPE) || null);
-            input = { input: "main", subject: m.subject, seq: m.seq, data, header: (n) => m.headers?.get(n) || undefined, raw: m.data };
+            input = new HeaderedInput("main", m.subject, m.seq, data, m.data, m.headers);
           }
           // A promise only when the behaviour must wait for something first (the predictor loading a
           // model): awaited here, so its outputs and the next input still follow in order.

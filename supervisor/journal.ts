@@ -17,9 +17,9 @@ import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
-import type { InputMsg, JoinedInput } from "./actor.js";
+import { HeaderedInput, type InputMsg, type JoinedInput } from "./actor.js";
 import { keyToken } from "./actor-key.js";
-import type { PooledConnection } from "./publish-pool.js";
+import type { Ack, PooledConnection } from "./publish-pool.js";
 import type { HubMsg, InputHubs, InputSubscription } from "./input-hub.js";
 
 export const JOURNAL_STREAM = "JOURNAL";
@@ -56,7 +56,7 @@ export function journalInput(m: HubMsg): InputMsg {
   }
   // An empty payload is a KV delete or purge (see the KV-Operation header), not a codec error.
   const data = m.data.length === 0 ? undefined : decode(m.data, h?.get(HDR_CONTENT_TYPE) || null);
-  return { input, subject, seq, data, header: (n) => h?.get(n) || undefined, raw: m.data };
+  return new HeaderedInput(input, subject, seq, data, m.data, h);
 }
 
 /**
@@ -141,24 +141,25 @@ export class Forwarder {
 
   private async publish(subject: string, data: Uint8Array, msgID: string, headers: MsgHdrs): Promise<void> {
     headers.set("Nats-Msg-Id", msgID);
-    const p = this.o.conn.publish(subject, data, headers);
     this.unsettled++;
-    p.finally(() => {
-      this.unsettled--;
-      if (this.room && this.unsettled < 512) {
-        const r = this.room;
-        this.room = null;
-        r();
-      }
-      if (this.unsettled === 0) for (const w of this.idle.splice(0)) w();
-    }).catch(() => {});
-    p.then((ack) => {
-      this.forwarded++;
-      if (ack.duplicate) this.duplicates++;
-    }, (err: Error) => this.fail(new Error(`journal append ${msgID} failed: ${err.message}`, { cause: err })));
+    this.o.conn.send(subject, data, headers, this.onAck);
     // Pipelined, at most 1024 appends in flight; settled ones are not kept.
     if (this.unsettled >= 1024) await new Promise<void>((r) => (this.room = r));
   }
+
+  /** One callback for every append (no promise per message on the hot path). */
+  private readonly onAck = (err: Error | null, ack: Ack | null, subject: string): void => {
+    this.unsettled--;
+    if (this.room && this.unsettled < 512) {
+      const r = this.room;
+      this.room = null;
+      r();
+    }
+    if (this.unsettled === 0) for (const w of this.idle.splice(0)) w();
+    if (err) return this.fail(new Error(`journal append to ${subject} failed: ${err.message}`, { cause: err }));
+    this.forwarded++;
+    if (ack!.duplicate) this.duplicates++;
+  };
 
   /** True when every input has nothing more pending and every append is acked (for bounded runs). */
   async caughtUp(): Promise<boolean> {

@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import { decode, encode, HDR_CONTENT_TYPE, publishHeaders } from "../protocol/codec.js";
 import { BadInputError, ErrorCode, TickflowError } from "../protocol/errors.js";
 import { isNotFound } from "../protocol/streams.js";
-import type { InputMsg, Output, PoolActorDef, PoolContext } from "./actor.js";
+import { HeaderedInput, type InputMsg, type Output, type PoolActorDef, type PoolContext } from "./actor.js";
 import { deadLetterOutput, type ActorStatus } from "./actor-cell.js";
 import type { Config } from "./config.js";
 import { backoffDelay, superviseRuns } from "./supervision.js";
@@ -212,7 +212,7 @@ export class PoolCell {
     const keepAlive = setInterval(() => m.working(), Math.max(200, Math.floor(config.pool.ackWaitMs / 3)));
     try {
       const data = decode(m.data, m.headers?.get(HDR_CONTENT_TYPE) || null);
-      const input: InputMsg = { input: "main", subject: m.subject, seq: m.seq, data, header: (n) => m.headers?.get(n) || undefined, raw: m.data };
+      const input: InputMsg = new HeaderedInput("main", m.subject, m.seq, data, m.data, m.headers);
       const ctx: PoolContext<unknown> = {
         config, log: this.d.log, nc: this.d.nc, js, resource: this.resource, attempt, signal: this.abort.signal, emit: (o) => outs.push(o),
       };

@@ -24,20 +24,22 @@ export class Publisher {
     if (this.failure) throw this.failure;
     const data = encode(out.data, this.codec);
     const { subject, msgId } = out;
-    const p = this.conn.publish(subject, data, publishHeaders(this.codec, msgId, out.headers));
     this.unacked++;
-    p.then((ack) => {
-      this.published++;
-      if (ack.duplicate) this.duplicates++;
-      const prev = this.lastSeq.get(ack.stream) ?? 0;
-      if (ack.seq > prev) this.lastSeq.set(ack.stream, ack.seq);
-      this.settled();
-    }, (err: Error) => {
-      this.failure ??= new Error(`publish to ${subject} (id ${msgId}) failed: ${err.message}`, { cause: err });
-      this.settled();
-    });
+    this.conn.send(subject, data, publishHeaders(this.codec, msgId, out.headers), this.onAck);
     if (this.unacked >= this.maxInflight) await this.flush();
   }
+
+  /** One callback for every publish of this actor (the pool's ack path allocates nothing per message for it). */
+  private readonly onAck = (err: Error | null, ack: Ack | null, subject: string): void => {
+    if (err) {
+      this.failure ??= new Error(`publish to ${subject} failed: ${err.message}`, { cause: err });
+    } else {
+      this.published++;
+      if (ack!.duplicate) this.duplicates++;
+      if (ack!.seq > (this.lastSeq.get(ack!.stream) ?? 0)) this.lastSeq.set(ack!.stream, ack!.seq);
+    }
+    this.settled();
+  };
 
   private settled(): void {
     if (--this.unacked > 0 || this.waiters.length === 0) return;
