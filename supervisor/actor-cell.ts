@@ -10,12 +10,13 @@ import { decode, encode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
 import { BadInputError, ErrorCode, TickflowError } from "../protocol/errors.js";
 import { SCHEMA_VERSION, type DeadLetter } from "../protocol/messages.js";
 import { isPair } from "../protocol/pairs.js";
+import { BUCKETS } from "../protocol/streams.js";
 import { subjects } from "../protocol/subjects.js";
 import { HeaderedInput, type KeyedActorDef, type InputMsg, type Output, type SourceActorDef, type SourceContext, type StreamActorDef } from "./actor.js";
 import { actorKey, keyToken } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { LatestWriter } from "./latest.js";
-import type { PublishPool } from "./publish-pool.js";
+import type { PooledConnection, PublishPool } from "./publish-pool.js";
 import type { InputHubs } from "./input-hub.js";
 import { checkJoinedInputs, Forwarder, JOURNAL_STREAM, journalInput, journalSubject, recoverPositions } from "./journal.js";
 import { Publisher } from "./publisher.js";
@@ -177,7 +178,7 @@ export class ActorCell {
     const joined = Array.isArray(spec) ? checkJoinedInputs(def.stage, spec) : null;
     const conn = await this.d.pool.forKey(this.key);
     const publisher = new Publisher(conn, codec);
-    const latest = def.latest ? new LatestWriter(js, codec, this.d.log.child({ actor: this.key })) : null;
+    const latest = def.latest ? new LatestWriter(js, codec, this.d.log.child({ actor: this.key }), conn) : null;
     let dirty = false;
     let sinceCp = 0;
     let lastCp = Date.now();
@@ -195,7 +196,7 @@ export class ActorCell {
       cpChain = cpChain.then(async () => {
         await publisher.flush();
         await latest?.flush();
-        revision = revision === 0 ? await stateKv.create(this.key, bytes) : await stateKv.update(this.key, bytes, revision);
+        revision = await writeCheckpoint(conn, stateKv, this.key, bytes, revision);
       });
       return cpChain;
     };
@@ -370,7 +371,7 @@ export class ActorCell {
           await publisher.flush();
           sync();
           try {
-            revision = revision === 0 ? await stateKv.create(this.key, bytes) : await stateKv.update(this.key, bytes, revision);
+            revision = await writeCheckpoint(conn, stateKv, this.key, bytes, revision);
           } catch (err) {
             const e = new TickflowError(ErrorCode.LeaseLost, `${this.key}: checkpoint refused, another owner saved since this one started (${(err as Error).message})`, { cause: err });
             ctx.crash(e);
@@ -400,4 +401,15 @@ export class ActorCell {
       running = false;
     }
   }
+}
+
+/**
+ * A checkpoint written with compare-and-set on the revision this run last wrote (or read), on the
+ * actor's publish connection. The first write of a key that never had one expects no entry; if
+ * that fails, the KV client's create decides (a deleted key's marker is fine, anything else is
+ * another owner's checkpoint and fails).
+ */
+async function writeCheckpoint(conn: PooledConnection, kv: KV, key: string, bytes: Uint8Array, revision: number): Promise<number> {
+  if (revision !== 0) return conn.kvPut(BUCKETS.state, key, bytes, revision);
+  return conn.kvPut(BUCKETS.state, key, bytes, 0).catch(() => kv.create(key, bytes));
 }

@@ -19,6 +19,7 @@ import type { Logger } from "pino";
 import { decode, encode, type CodecName } from "../protocol/codec.js";
 import { pairToToken } from "../protocol/pairs.js";
 import { BUCKETS } from "../protocol/streams.js";
+import type { PooledConnection } from "./publish-pool.js";
 
 /** What an actor says about one output: it is the value of `key` as of event time `ts`. */
 export type LatestMark = { key: string; ts: number };
@@ -69,7 +70,8 @@ export class LatestWriter {
   private readonly known = new Map<string, { revision: number; ts: number }>();
   private kv: KV | null = null;
 
-  constructor(private readonly js: JetStreamClient, private readonly codec: CodecName, private readonly log: Logger) {}
+  /** With `conn` (an actor's publish connection), writes go out on it (PooledConnection.kvPut); reads always through the KV client. */
+  constructor(private readonly js: JetStreamClient, private readonly codec: CodecName, private readonly log: Logger, private readonly conn?: PooledConnection) {}
 
   offer(mark: LatestMark, subject: string, data: unknown): void {
     const prev = this.pending.get(mark.key);
@@ -112,7 +114,7 @@ export class LatestWriter {
       if (!k && attempt === 0) {
         // A key this writer has not seen: usually a new one, so try to create it before reading.
         try {
-          this.known.set(v.key, { revision: await kv.create(v.key, bytes), ts: v.ts });
+          this.known.set(v.key, { revision: this.conn ? await this.conn.kvPut(BUCKETS.latest, v.key, bytes, 0) : await kv.create(v.key, bytes), ts: v.ts });
           return;
         } catch {
           // it exists: read it and compare below
@@ -128,7 +130,7 @@ export class LatestWriter {
         return; // the bucket already holds this or a newer value (a replay)
       }
       try {
-        const revision = k.revision === 0 ? await kv.create(v.key, bytes) : await kv.update(v.key, bytes, k.revision);
+        const revision = k.revision === 0 ? await kv.create(v.key, bytes) : this.conn ? await this.conn.kvPut(BUCKETS.latest, v.key, bytes, k.revision) : await kv.update(v.key, bytes, k.revision);
         this.known.set(v.key, { revision, ts: v.ts });
         return;
       } catch (err) {

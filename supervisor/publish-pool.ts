@@ -13,7 +13,7 @@
 // object for async traces) per message, which measured as most of the cost of a publish. Here a
 // publish is `nc.publish()` with a reply subject `<inbox>.<n>`; one wildcard subscription receives
 // every ack and settles the pending entry; one timer per connection fails acks that never come.
-import { createInbox, connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { createInbox, connect, headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { MsgHdrs } from "@nats-io/transport-node";
 
 export type Ack = { stream: string; seq: number; duplicate: boolean };
@@ -51,6 +51,19 @@ export class PooledConnection {
   /** Publishes and resolves with JetStream's ack. Order on the wire is the order of calls. */
   publish(subject: string, data: Uint8Array, headers: MsgHdrs): Promise<Ack> {
     return new Promise<Ack>((resolve, reject) => this.send(subject, data, headers, (err, ack) => (err ? reject(err) : resolve(ack!))));
+  }
+
+  /**
+   * A write to a KV bucket as a publish on this connection: the ack's sequence is the entry's new
+   * revision. With `previous`, a compare-and-set (0: the key must not exist; a deleted key has a
+   * marker, so a caller that may meet one falls back to the KV client's create). Cheaper than the
+   * KV client's request per write (a reply subscription entry, a timer and an error object each),
+   * and it travels in order with the actor's outputs.
+   */
+  kvPut(bucket: string, key: string, value: Uint8Array, previous?: number): Promise<number> {
+    const h = headers();
+    if (previous !== undefined) h.set("Nats-Expected-Last-Subject-Sequence", String(previous));
+    return this.publish(`$KV.${bucket}.${key}`, value, h).then((a) => a.seq);
   }
 
   /**
