@@ -33,6 +33,9 @@ export type PairsRow = {
   tradesPerSec: number;
   /** This row's rate over the 3-pair row's. */
   ratio: number;
+  /** The rate from the moment every actor runs to the end (start-up is allRunningSec, reported apart), and its ratio to the 3-pair row's. */
+  runningTradesPerSec: number;
+  runningRatio: number;
   /** Seconds from worker start until every actor runs. */
   allRunningSec: number;
   peakRssMb: number;
@@ -73,7 +76,7 @@ export async function pairsBench(opts: { counts?: number[]; log?: (s: string) =>
     try {
       const args: ChildArgs = { natsPid: server.pid, nats: server.url, wsUrl: replay.wsUrl, restUrl: replay.restUrl, pairs: replay.pairs, endOfInput: replay.lastTradeIds, trades: records.length };
       const r = await runChild(args);
-      const row: PairsRow = { ...r, ratio: NaN };
+      const row: PairsRow = { ...r, ratio: NaN, runningRatio: NaN };
       rows.push(row);
       opts.log?.(`pairs ${n}: ${Math.round(row.tradesPerSec)} trades/s, all running after ${row.allRunningSec.toFixed(1)} s, peak ${row.peakRssMb} MB, idle ${row.idleRssMb} MB, ${row.natsConnections} NATS connections, ${row.leasesLost} leases lost`);
     } finally {
@@ -82,14 +85,17 @@ export async function pairsBench(opts: { counts?: number[]; log?: (s: string) =>
     }
   }
   const base = rows.find((r) => r.pairs === 3) ?? rows[0];
-  for (const r of rows) r.ratio = r.tradesPerSec / base.tradesPerSec;
+  for (const r of rows) {
+    r.ratio = r.tradesPerSec / base.tradesPerSec;
+    r.runningRatio = r.runningTradesPerSec / base.runningTradesPerSec;
+  }
   const first = rows[0];
   const last = rows[rows.length - 1];
   const kbPerIdleActor = rows.length > 1 && last.actors > first.actors ? ((last.idleRssMb - first.idleRssMb) * 1024) / (last.actors - first.actors) : null;
   return { rows, trades: first?.trades ?? 0, kbPerIdleActor };
 }
 
-function runChild(args: ChildArgs): Promise<Omit<PairsRow, "ratio">> {
+function runChild(args: ChildArgs): Promise<Omit<PairsRow, "ratio" | "runningRatio">> {
   const me = fileURLToPath(import.meta.url);
   return new Promise((resolve, reject) => {
     const prof = process.env.PAIRS_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PAIRS_CPU_PROF}`] : [];
@@ -156,8 +162,10 @@ async function child(a: ChildArgs): Promise<void> {
   await new Promise((r) => setTimeout(r, 2000));
   global.gc?.();
   const idleRss = process.memoryUsage().rss;
-  const row: Omit<PairsRow, "ratio"> = {
+  const row: Omit<PairsRow, "ratio" | "runningRatio"> = {
     pairs: a.pairs.length, actors: status.length, trades: a.trades, seconds, tradesPerSec: a.trades / seconds, allRunningSec,
+    // The replay server holds its trades until every followed pair has subscribed, so no trade moves before every trades actor runs.
+    runningTradesPerSec: a.trades / (seconds - allRunningSec),
     peakRssMb: mb(peak), idleRssMb: mb(idleRss), baseRssMb: mb(baseRss),
     natsConnections: 1 + sup.publishConnections(), leasesLost: sup.leasesLost,
     restarts: status.reduce((n, s) => n + s.restarts, 0), deadLetters, streamMessages,
