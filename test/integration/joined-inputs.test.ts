@@ -204,6 +204,46 @@ test("joined - the owner (forwarder and actor) killed mid-way: the next owner re
   }
 });
 
+test("joined - another owner journaled an input first (split brain): the actor applies the journal as the stream holds it, outputs as the uninterrupted run", async () => {
+  const stage = "jdup";
+  const key = "j4";
+  const def = joiner(stage, key);
+  const sup = await startSupervisor(env, "jw-dup", [def]);
+  try {
+    await feed(key, 0, 40, null);
+    await settled(stage, key, 40);
+    // A stale owner, ahead on the news input, journals news item 40 before the item reaches NEWS.
+    // Then a model update arrives, which this owner journals after the stale entry; then item 40,
+    // whose append by this owner is a duplicate. The journal's order (item 40, then the update)
+    // is not the order of this owner's appends (the update, then item 40): an actor that applied
+    // its own appends in the order sent would disagree with a replay of its journal.
+    const jsm = await env.js.jetstreamManager();
+    const newsSeq = (await jsm.streams.info("NEWS")).state.last_seq + 1;
+    const bytes = encode({ i: 40 }, "msgpack");
+    const h = publishHeaders("msgpack");
+    h.set("Tf-Input", "news");
+    h.set("Tf-Input-Seq", String(newsSeq));
+    h.set("Tf-Input-Subject", `news.raw.jt-${key}`);
+    await env.js.publish(journalSubject(stage, key), bytes, { headers: h, msgID: `${stage}.${key}:news:${newsSeq}` });
+    const journaled = async () => (await readRaw(env.js, "JOURNAL", journalSubject(stage, key))).length;
+    const before = await journaled();
+    await (await openBuckets(env.js)).models.put(`jt.${key}.stale`, JSON.stringify({ version: "after the stale entry" }));
+    await check(async () => (await journaled()) > before, 10_000, "the model update journaled");
+    const ack = await env.js.publish(`news.raw.jt-${key}`, bytes, { headers: publishHeaders("msgpack") });
+    assert.equal(ack.seq, newsSeq, "nothing else published to NEWS meanwhile");
+    await feed(key, 41, 80, null, false);
+    await settled(stage, key, 80);
+    await withDeadline(sup.settle(), 30_000, "settle");
+    const fw = sup.cell(stage, key)!.status().detail.journal as { forwarded: number; duplicates: number };
+    assert.equal(fw.duplicates, 1, "this owner's append of item 40 was a duplicate");
+    const order = (await readRaw(env.js, "JOURNAL", journalSubject(stage, key))).map((j) => j.headers["Tf-Input"]);
+    assert.deepEqual(order.slice(before - 1, before + 1), ["news", "model"], "the journal holds the stale entry before the update");
+    await assertExactlyOnceAndReplayable(stage, key, def);
+  } finally {
+    await sup.stop();
+  }
+});
+
 test("joined - an input on a missing stream: the crash names the actor, the input, its stream and filter", async () => {
   const def: StreamActorDef<S> = {
     ...joiner("jbad", "j3"),
