@@ -11,7 +11,8 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { PooledConnection, type Ack } from "../supervisor/publish-pool.js";
 import { connect } from "@nats-io/transport-node";
-import { encode, publishHeaders } from "../protocol/codec.js";
+import { encode } from "../protocol/codec.js";
+import { outputHeaders } from "../protocol/wire-headers.js";
 import type { Trade } from "../protocol/messages.js";
 import { pairToToken } from "../protocol/pairs.js";
 import { DEFAULT_STORAGE, streamConfig } from "../protocol/streams.js";
@@ -51,7 +52,7 @@ export async function rawRun(trades: Trade[], opts: { window?: number } = {}): P
     const meter = cpuMeter(server.pid);
     for (const t of trades) {
       const data = encode(t, "msgpack");
-      inflight.push(conn.publish(subjects.trades(t.pair), data, publishHeaders("msgpack", `${pairToToken(t.pair)}:${t.trade_id}`)));
+      inflight.push(conn.publish(subjects.trades(t.pair), data, outputHeaders("msgpack", `${pairToToken(t.pair)}:${t.trade_id}`)));
       if (inflight.length >= window) await drain();
     }
     await drain();

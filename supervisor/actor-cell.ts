@@ -12,6 +12,7 @@ import { SCHEMA_VERSION, type DeadLetter } from "../protocol/messages.js";
 import { isPair } from "../protocol/pairs.js";
 import { BUCKETS } from "../protocol/streams.js";
 import { subjects } from "../protocol/subjects.js";
+import { readHeaders } from "../protocol/wire-headers.js";
 import { HeaderedInput, type KeyedActorDef, type InputMsg, type Output, type SourceActorDef, type SourceContext, type StreamActorDef } from "./actor.js";
 import { actorKey, keyToken } from "./actor-key.js";
 import type { Config } from "./config.js";
@@ -253,8 +254,9 @@ export class ActorCell {
             input = journalInput(m);
             positions[input.input] = input.seq;
           } else {
-            const data = decode(m.data, m.headers?.get(HDR_CONTENT_TYPE) || null);
-            input = new HeaderedInput("main", m.subject, m.seq, data, m.data, m.headers);
+            const h = readHeaders(m);
+            const data = decode(m.data, h.get(HDR_CONTENT_TYPE) || null);
+            input = new HeaderedInput("main", m.subject, m.seq, data, m.data, h);
           }
           // A promise only when the behaviour must wait for something first (the predictor loading a
           // model): awaited here, so its outputs and the next input still follow in order.
@@ -264,8 +266,8 @@ export class ActorCell {
           if (!(err instanceof BadInputError) && !(err instanceof TickflowError && (err.code === ErrorCode.BadCodec || err.code === ErrorCode.BadMessage))) throw err;
           outs.length = 0;
           // The input's own subject and sequence (for a joined input, not the journal's).
-          const subject = (joined && m.headers?.get("Tf-Input-Subject")) || m.subject;
-          const seq = (joined && Number(m.headers?.get("Tf-Input-Seq"))) || m.seq;
+          const subject = (joined && readHeaders(m).get("Tf-Input-Subject")) || m.subject;
+          const seq = (joined && Number(readHeaders(m).get("Tf-Input-Seq"))) || m.seq;
           outs.push(deadLetterOutput(def.stage, key, (err as Error).message, subject, seq, m.data));
           this.st.deadLetters++;
         }

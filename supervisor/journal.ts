@@ -13,10 +13,10 @@
 //
 // Order guarantee: per input, that input's stream order; across inputs, the recorded order.
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
+import { headerLine, readHeaders, WireHeaders } from "../protocol/wire-headers.js";
 import { HeaderedInput, type InputMsg, type JoinedInput } from "./actor.js";
 import { keyToken } from "./actor-key.js";
 import type { Ack, PooledConnection } from "./publish-pool.js";
@@ -47,7 +47,7 @@ export function checkJoinedInputs(stage: string, inputs: JoinedInput[]): JoinedI
 
 /** A journal entry as the actor sees it: the original subject, sequence and bytes, and which input. */
 export function journalInput(m: HubMsg): InputMsg {
-  const h = m.headers;
+  const h = readHeaders(m);
   const input = h?.get(HDR_INPUT);
   const seq = Number(h?.get(HDR_INPUT_SEQ));
   const subject = h?.get(HDR_INPUT_SUBJECT);
@@ -127,22 +127,23 @@ export class Forwarder {
       this.loops.push((async () => {
         for await (const m of iter) {
           if (this.stopped) break;
-          const h = natsHeaders();
-          // The original headers (codec, KV operation), never the server's control headers (a KV purge's Nats-Rollup would purge the journal).
-          if (m.headers) for (const [k, vs] of m.headers) if (!/^nats-/i.test(k)) for (const v of vs) h.append(k, v);
-          h.set(HDR_INPUT, inp.name);
-          h.set(HDR_INPUT_SEQ, String(m.seq));
-          h.set(HDR_INPUT_SUBJECT, m.subject);
-          await this.publish(subject, m.data, `${idPrefix}:${inp.name}:${m.seq}`, h);
+          // The original headers (codec, KV operation), never the server's control headers (a KV
+          // purge's Nats-Rollup would purge the journal), and ours in place of any of the same name.
+          let lines = "";
+          for (const [k, vs] of readHeaders(m)) {
+            if (/^nats-/i.test(k) || k === HDR_INPUT || k === HDR_INPUT_SEQ || k === HDR_INPUT_SUBJECT) continue;
+            for (const v of vs) lines += headerLine(k, v);
+          }
+          lines += headerLine(HDR_INPUT, inp.name) + headerLine(HDR_INPUT_SEQ, String(m.seq)) + headerLine(HDR_INPUT_SUBJECT, m.subject);
+          await this.publish(subject, m.data, `${idPrefix}:${inp.name}:${m.seq}`, lines);
         }
       })().catch((err) => this.fail(err as Error)));
     }
   }
 
-  private async publish(subject: string, data: Uint8Array, msgID: string, headers: MsgHdrs): Promise<void> {
-    headers.set("Nats-Msg-Id", msgID);
+  private async publish(subject: string, data: Uint8Array, msgID: string, lines: string): Promise<void> {
     this.unsettled++;
-    this.o.conn.send(subject, data, headers, this.onAck);
+    this.o.conn.send(subject, data, WireHeaders.of(lines + headerLine("Nats-Msg-Id", msgID)), this.onAck);
     // Pipelined, at most 1024 appends in flight; settled ones are not kept.
     if (this.unsettled >= 1024) await new Promise<void>((r) => (this.room = r));
   }

@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import { decode, encode, HDR_CONTENT_TYPE, publishHeaders } from "../protocol/codec.js";
 import { BadInputError, ErrorCode, TickflowError } from "../protocol/errors.js";
 import { isNotFound } from "../protocol/streams.js";
+import { readHeaders } from "../protocol/wire-headers.js";
 import { HeaderedInput, type InputMsg, type Output, type PoolActorDef, type PoolContext } from "./actor.js";
 import { deadLetterOutput, type ActorStatus } from "./actor-cell.js";
 import type { Config } from "./config.js";
@@ -211,8 +212,9 @@ export class PoolCell {
     // A slow handler keeps its message: "working" resets the ack wait, so no other replica gets it meanwhile.
     const keepAlive = setInterval(() => m.working(), Math.max(200, Math.floor(config.pool.ackWaitMs / 3)));
     try {
-      const data = decode(m.data, m.headers?.get(HDR_CONTENT_TYPE) || null);
-      const input: InputMsg = new HeaderedInput("main", m.subject, m.seq, data, m.data, m.headers);
+      const h = readHeaders(m);
+      const data = decode(m.data, h.get(HDR_CONTENT_TYPE) || null);
+      const input: InputMsg = new HeaderedInput("main", m.subject, m.seq, data, m.data, h);
       const ctx: PoolContext<unknown> = {
         config, log: this.d.log, nc: this.d.nc, js, resource: this.resource, attempt, signal: this.abort.signal, emit: (o) => outs.push(o),
       };

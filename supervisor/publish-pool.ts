@@ -13,7 +13,8 @@
 // object for async traces) per message, which measured as most of the cost of a publish. Here a
 // publish is `nc.publish()` with a reply subject `<inbox>.<n>`; one wildcard subscription receives
 // every ack and settles the pending entry; one timer per connection fails acks that never come.
-import { createInbox, connect, headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { createInbox, connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { headerLine, WireHeaders, type PublishHeaders } from "../protocol/wire-headers.js";
 import type { MsgHdrs } from "@nats-io/transport-node";
 
 export type Ack = { stream: string; seq: number; duplicate: boolean };
@@ -22,7 +23,7 @@ export type Ack = { stream: string; seq: number; duplicate: boolean };
 export type AckCallback = (err: Error | null, ack: Ack | null, subject: string) => void;
 
 /** One publish from the call until its ack: what to send (dropped once sent) and whom to tell. */
-type Pending = { id: number; subject: string; data: Uint8Array | null; headers: MsgHdrs | null; done: AckCallback; at: number };
+type Pending = { id: number; subject: string; data: Uint8Array | null; headers: PublishHeaders | null; done: AckCallback; at: number };
 
 const decoder = new TextDecoder();
 
@@ -49,7 +50,7 @@ export class PooledConnection {
   }
 
   /** Publishes and resolves with JetStream's ack. Order on the wire is the order of calls. */
-  publish(subject: string, data: Uint8Array, headers: MsgHdrs): Promise<Ack> {
+  publish(subject: string, data: Uint8Array, headers: PublishHeaders): Promise<Ack> {
     return new Promise<Ack>((resolve, reject) => this.send(subject, data, headers, (err, ack) => (err ? reject(err) : resolve(ack!))));
   }
 
@@ -61,8 +62,7 @@ export class PooledConnection {
    * and it travels in order with the actor's outputs.
    */
   kvPut(bucket: string, key: string, value: Uint8Array, previous?: number): Promise<number> {
-    const h = headers();
-    if (previous !== undefined) h.set("Nats-Expected-Last-Subject-Sequence", String(previous));
+    const h = WireHeaders.of(previous === undefined ? "" : headerLine("Nats-Expected-Last-Subject-Sequence", String(previous)));
     return this.publish(`$KV.${bucket}.${key}`, value, h).then((a) => a.seq);
   }
 
@@ -71,7 +71,7 @@ export class PooledConnection {
    * outputs, where a promise and its closures per message were a measurable share of the CPU
    * and of what the young generation had to copy.
    */
-  send(subject: string, data: Uint8Array, headers: MsgHdrs, done: AckCallback): void {
+  send(subject: string, data: Uint8Array, headers: PublishHeaders, done: AckCallback): void {
     if (this.failure) return done(this.failure, null, subject);
     const p: Pending = { id: this.next++, subject, data, headers, done, at: Date.now() };
     this.pending.set(p.id, p);
@@ -99,7 +99,8 @@ export class PooledConnection {
       o.data = null;
       o.headers = null;
       try {
-        this.nc.publish(o.subject, data!, { reply: `${this.inbox}.${o.id}`, headers: headers! });
+        // See PublishHeaders: the client only calls encode() on them.
+        this.nc.publish(o.subject, data!, { reply: `${this.inbox}.${o.id}`, headers: headers as MsgHdrs });
       } catch (err) {
         this.pending.delete(o.id);
         o.done(err as Error, null, o.subject);

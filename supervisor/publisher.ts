@@ -3,7 +3,8 @@
 // is kept because the actor's outputs all travel on one pooled connection (see publish-pool.ts); a
 // failed publish fails the whole batch, and the owner restarts from its checkpoint, where dedup
 // ids make the replay harmless.
-import { encode, publishHeaders, type CodecName } from "../protocol/codec.js";
+import { encode, type CodecName } from "../protocol/codec.js";
+import { outputHeaders } from "../protocol/wire-headers.js";
 import type { Output } from "./actor.js";
 import type { Ack, PooledConnection } from "./publish-pool.js";
 
@@ -25,7 +26,7 @@ export class Publisher {
     const data = encode(out.data, this.codec);
     const { subject, msgId } = out;
     this.unacked++;
-    this.conn.send(subject, data, publishHeaders(this.codec, msgId, out.headers), this.onAck);
+    this.conn.send(subject, data, outputHeaders(this.codec, msgId, out.headers), this.onAck);
     if (this.unacked >= this.maxInflight) await this.flush();
   }
 

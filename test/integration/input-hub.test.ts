@@ -4,7 +4,9 @@
 // it is too slow to buffer; a real nats-server, messages published while subscriptions start.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { InputHubs, subjectMatches, type InputSubscription } from "../../supervisor/input-hub.js";
+import { publishHeaders } from "../../protocol/codec.js";
+import { readHeaders } from "../../protocol/wire-headers.js";
+import { InputHubs, subjectMatches, type HubMsg, type InputSubscription } from "../../supervisor/input-hub.js";
 import { check, cleanup, setup, type Env } from "../harness/nats.js";
 import { quietLog } from "../harness/pipeline.js";
 
@@ -128,4 +130,31 @@ test("input hub - after a crash (fromStream) a subscription reads the stream as 
   assert.deepEqual(fresh, [sent[0].seq, sent[2].seq], "a restart reads the stream, without the deleted message");
   warm.stop();
   hubs.close();
+});
+
+test("input hub - headers of delivered messages are read from their wire bytes, as the client reads them", async () => {
+  const hubs = new InputHubs(env.js, quietLog);
+  try {
+    const from = (await env.jsm.streams.info("HUBT")).state.last_seq + 1;
+    const h = publishHeaders("msgpack", "hdr-1", { "KV-Operation": "DEL" });
+    await env.js.publish("h.hdr.x", new Uint8Array([1]), { headers: h });
+    await env.js.publish("h.hdr.x", new Uint8Array([2]));
+    const sub = await hubs.subscribe("HUBT", "h.hdr.x", from);
+    const got: HubMsg[] = [];
+    for await (const m of sub) {
+      got.push(m);
+      if (got.length === 2) break;
+    }
+    const read = got.map((m) => readHeaders(m));
+    // The fast path: the client's own header object was never built for these messages.
+    for (const m of got) assert.equal((m as unknown as { msg: { _headers?: unknown } }).msg._headers, undefined, "parsed from the wire bytes");
+    assert.equal(read[0].get("Content-Type"), "application/msgpack");
+    assert.equal(read[0].get("Nats-Msg-Id"), "hdr-1");
+    assert.equal(read[0].get("KV-Operation"), "DEL");
+    assert.equal(read[1].get("Content-Type"), "");
+    // …and they say what the client's decode says.
+    for (const k of ["Content-Type", "Nats-Msg-Id", "KV-Operation"]) assert.equal(read[0].get(k), got[0].headers?.get(k));
+  } finally {
+    hubs.close();
+  }
 });

@@ -7,6 +7,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/transport-node";
 import { encode, publishHeaders } from "../../protocol/codec.js";
 import { openBuckets } from "../../protocol/streams.js";
 import type { Output, StreamActorDef } from "../../supervisor/actor.js";
@@ -95,8 +96,9 @@ function replayJournal(def: StreamActorDef<S>, key: string, journal: Raw[]): Out
   const state = def.init(key, testConfig());
   const outs: Output[] = [];
   for (const j of journal) {
-    const hdrs = new Map(Object.entries(j.headers).map(([k, v]) => [k.toLowerCase(), v]));
-    const m = { subject: j.subject, seq: j.seq, data: j.data, headers: { get: (n: string) => hdrs.get(n.toLowerCase()) ?? "" } };
+    const headers = natsHeaders();
+    for (const [k, v] of Object.entries(j.headers)) headers.append(k, v);
+    const m = { subject: j.subject, seq: j.seq, data: j.data, headers };
     def.receive(state, journalInput(m as never), (o) => outs.push(o));
   }
   return outs;

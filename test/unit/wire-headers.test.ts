@@ -1,0 +1,54 @@
+// Headers written and read without the client's MsgHdrs (protocol/wire-headers.ts) say exactly
+// what the client's own would: the same wire bytes for an actor's output, the same values, keys
+// and status read back from a header block, and the same refusals.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
+import { publishHeaders } from "../../protocol/codec.js";
+import { headerLine, outputHeaders, ReadHeaders, readHeaders, WireHeaders } from "../../protocol/wire-headers.js";
+
+const wire = (h: MsgHdrs) => (h as unknown as { encode(): Uint8Array }).encode();
+
+test("wire headers - an output's headers are byte for byte the client's", () => {
+  assert.deepEqual(outputHeaders("msgpack", "md.trades.BTC-USD:42").encode(), wire(publishHeaders("msgpack", "md.trades.BTC-USD:42")));
+  assert.deepEqual(outputHeaders("json").encode(), wire(publishHeaders("json")));
+  const extra = { "Tf-Model": " v3 ", "KV-Operation": "DEL" };
+  assert.deepEqual(outputHeaders("msgpack", "x:1", extra).encode(), wire(publishHeaders("msgpack", "x:1", extra)));
+  assert.equal(WireHeaders.of("").toString(), "NATS/1.0\r\n\r\n");
+});
+
+test("wire headers - bad keys and values are refused as the client refuses them", () => {
+  assert.throws(() => headerLine("Bad Key", "v"), /' ' is not a valid character in a header name \("Bad Key"\)/);
+  assert.throws(() => headerLine("K:", "v"), /':' is not a valid character/);
+  assert.throws(() => headerLine("K", "a\r\nInjected: 1"), /header K: values cannot contain/);
+  assert.throws(() => natsHeaders().set("K", "a\nb"));
+});
+
+test("wire headers - a header block reads as the client's MsgHdrs reads it", () => {
+  const h = natsHeaders(503, "No Responders");
+  h.append("Content-Type", "application/msgpack");
+  h.append("Tf-Input", "news");
+  h.append("Tf-Input", "second");
+  h.append("x-lower", "  padded  ");
+  const block = new TextDecoder().decode(wire(h));
+  const r = ReadHeaders.parse(block);
+  const fromClient = ReadHeaders.from(h);
+  for (const k of ["Content-Type", "Tf-Input", "x-lower", "content-type", "Missing"]) {
+    assert.equal(r.get(k), h.get(k), `get(${k})`);
+    assert.equal(fromClient.get(k), h.get(k), `from(h).get(${k})`);
+  }
+  assert.equal(r.code, 503);
+  assert.deepEqual([...r], [...h].map(([k, v]) => [k, [...v]]));
+  assert.equal(ReadHeaders.parse("NATS/1.0\r\n\r\n").get("Content-Type"), "");
+});
+
+test("wire headers - readHeaders reads a message once and remembers it", () => {
+  const h = natsHeaders();
+  h.set("Content-Type", "application/json");
+  let reads = 0;
+  const m = { get headers() { reads++; return h; } };
+  assert.equal(readHeaders(m).get("Content-Type"), "application/json");
+  assert.equal(readHeaders(m).get("Content-Type"), "application/json");
+  assert.equal(reads, 1);
+  assert.equal(readHeaders({}).get("Content-Type"), "");
+});
