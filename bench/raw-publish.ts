@@ -11,8 +11,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { PooledConnection, type Ack } from "../supervisor/publish-pool.js";
 import { connect } from "@nats-io/transport-node";
-import { encode } from "../protocol/codec.js";
-import { outputHeaders } from "../protocol/wire-headers.js";
+import { encode, outputHeaders } from "../protocol/codec.js";
 import type { Trade } from "../protocol/messages.js";
 import { pairToToken } from "../protocol/pairs.js";
 import { DEFAULT_STORAGE, streamConfig } from "../protocol/streams.js";

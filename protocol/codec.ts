@@ -4,6 +4,7 @@
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { ErrorCode, TickflowError } from "./errors.js";
+import { headerLine, readHeaders, WireHeaders } from "./wire-headers.js";
 
 export type CodecName = "msgpack" | "json";
 export const CONTENT_TYPE = { msgpack: "application/msgpack", json: "application/json" } as const;
@@ -59,8 +60,26 @@ function codecOf(data: Uint8Array, contentType?: string | null): CodecName {
   return "msgpack";
 }
 
+/** Decodes a received message by its Content-Type (its headers read as wire-headers.ts reads them). */
 export function decodeMsg(msg: { data: Uint8Array; headers?: MsgHdrs }): unknown {
-  return decode(msg.data, msg.headers?.get(HDR_CONTENT_TYPE) || null);
+  return decode(msg.data, readHeaders(msg).get(HDR_CONTENT_TYPE) || null);
+}
+
+/** The codec line for each codec, computed once. */
+const CODEC_LINE: Record<CodecName, string> = {
+  msgpack: headerLine(HDR_CONTENT_TYPE, CONTENT_TYPE.msgpack),
+  json: headerLine(HDR_CONTENT_TYPE, CONTENT_TYPE.json),
+};
+
+/**
+ * publishHeaders() in wire form, for the publish pool (see wire-headers.ts): an actor's output
+ * carries its codec, its dedup id, and any extra headers it set.
+ */
+export function outputHeaders(codec: CodecName, msgId?: string, extra?: Record<string, string>): WireHeaders {
+  let lines = CODEC_LINE[codec];
+  if (msgId) lines += headerLine("Nats-Msg-Id", msgId);
+  if (extra) for (const k in extra) lines += headerLine(k, extra[k]);
+  return WireHeaders.of(lines);
 }
 
 /** Headers every Tickflow publish carries: the codec and, for dedup, the deterministic message id. */

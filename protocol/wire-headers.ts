@@ -10,7 +10,6 @@
 // Semantics are the client's own with exact key matching (its default): values are trimmed, keys
 // are compared as written, the first value of a key is what `get` returns, a missing key is "".
 import type { MsgHdrs } from "@nats-io/transport-node";
-import { CONTENT_TYPE, HDR_CONTENT_TYPE, type CodecName } from "./codec.js";
 
 const HEADER_LINE = "NATS/1.0";
 const te = new TextEncoder();
@@ -49,20 +48,6 @@ export function headerLine(key: string, value: string): string {
   }
   if (/[\r\n]/.test(value)) throw new Error(`header ${key}: values cannot contain \\r or \\n`);
   return `${key}: ${value.trim()}\r\n`;
-}
-
-/** The codec line for each codec, computed once. */
-const CODEC_LINE: Record<CodecName, string> = {
-  msgpack: headerLine(HDR_CONTENT_TYPE, CONTENT_TYPE.msgpack),
-  json: headerLine(HDR_CONTENT_TYPE, CONTENT_TYPE.json),
-};
-
-/** The headers of an actor's output: its codec, its dedup id, and any extra headers it set. */
-export function outputHeaders(codec: CodecName, msgId?: string, extra?: Record<string, string>): WireHeaders {
-  let lines = CODEC_LINE[codec];
-  if (msgId) lines += headerLine("Nats-Msg-Id", msgId);
-  if (extra) for (const k in extra) lines += headerLine(k, extra[k]);
-  return WireHeaders.of(lines);
 }
 
 /** Received headers, read once: `get` as the client's exact match, and every (key, values) pair in order. */

@@ -3,8 +3,7 @@
 // is kept because the actor's outputs all travel on one pooled connection (see publish-pool.ts); a
 // failed publish fails the whole batch, and the owner restarts from its checkpoint, where dedup
 // ids make the replay harmless.
-import { encode, type CodecName } from "../protocol/codec.js";
-import { outputHeaders } from "../protocol/wire-headers.js";
+import { encode, outputHeaders, type CodecName } from "../protocol/codec.js";
 import type { Output } from "./actor.js";
 import type { Ack, PooledConnection } from "./publish-pool.js";
 

@@ -4,8 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
-import { publishHeaders } from "../../protocol/codec.js";
-import { headerLine, outputHeaders, ReadHeaders, readHeaders, WireHeaders } from "../../protocol/wire-headers.js";
+import { outputHeaders, publishHeaders } from "../../protocol/codec.js";
+import { headerLine, ReadHeaders, readHeaders, WireHeaders } from "../../protocol/wire-headers.js";
 
 const wire = (h: MsgHdrs) => (h as unknown as { encode(): Uint8Array }).encode();
 
