@@ -66,6 +66,12 @@ export class PooledConnection {
     return this.publish(`$KV.${bucket}.${key}`, value, h).then((a) => a.seq);
   }
 
+  /** A KV delete (a marker entry) with compare-and-set on `previous`, as kvPut. */
+  kvDelete(bucket: string, key: string, previous: number): Promise<number> {
+    const h = WireHeaders.of(headerLine("KV-Operation", "DEL") + headerLine("Nats-Expected-Last-Subject-Sequence", String(previous)));
+    return this.publish(`$KV.${bucket}.${key}`, new Uint8Array(0), h).then((a) => a.seq);
+  }
+
   /**
    * publish() without a promise: `done` is called with the ack. The hot path of every actor's
    * outputs, where a promise and its closures per message were a measurable share of the CPU

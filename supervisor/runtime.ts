@@ -20,7 +20,7 @@ import type { Logger } from "pino";
 import { hostname } from "node:os";
 import { nanoid } from "nanoid";
 import { isPair, normalizePair, tokenToPair } from "../protocol/pairs.js";
-import { openBuckets } from "../protocol/streams.js";
+import { BUCKETS, openBuckets } from "../protocol/streams.js";
 import type { ActorDef, KeyedActorDef } from "./actor.js";
 import { ActorCell, type ActorStatus } from "./actor-cell.js";
 import { actorKey, checkKeys } from "./actor-key.js";
@@ -473,14 +473,15 @@ export class Supervisor {
     let revision: number;
     try {
       if (this.o.ignoreLeases) revision = 0;
-      else if (!obs || obs.op !== "PUT" || !obs.value) revision = await this.kv.leases.create(key, value);
+      // A key never written, or deleted (a released lease: its delete marker's revision is what a create must follow).
+      else if (!obs || obs.op !== "PUT" || !obs.value) revision = await this.leaseWrite(key, value, obs && obs.op !== "PUT" ? obs.revision : 0);
       else if (obs.value.failed) {
         // Keep the record of the process that ran it (restarts, last error) when it was us.
         if (!this.failedStatus.has(key)) this.failedStatus.set(key, this.failedRecord(def.stage, actor, obs.value.failed.reason));
         return;
       } else if (obs.value.owner === this.id || obs.value.owner === null || !this.ownerAlive(obs.value.owner, obs, now)) {
         // Our own lease from before a restart, a released one, or one whose holder stopped keeping alive.
-        revision = await this.kv.leases.update(key, value, obs.revision);
+        revision = await this.leaseWrite(key, value, obs.revision);
       } else return;
     } catch {
       return; // someone else won the compare-and-set; the watch will tell us who
@@ -494,6 +495,15 @@ export class Supervisor {
     this.cells.set(key, cell);
     this.o.log.info({ actor: key }, "lease taken; actor starting");
     cell.start();
+  }
+
+  /**
+   * A lease written with compare-and-set on the revision this member saw (0: none), on the
+   * actor's publish connection rather than as a KV request: starting a thousand pairs is
+   * thousands of these, and the pool sends each event-loop turn's writes together.
+   */
+  private async leaseWrite(key: string, value: Uint8Array, previous: number): Promise<number> {
+    return (await this.pool.forKey(key)).kvPut(BUCKETS.leases, key, value, previous);
   }
 
   private failedRecord(stage: string, actor: string, reason: string): ActorStatus {
@@ -525,7 +535,7 @@ export class Supervisor {
       this.cells.delete(key);
       const h = this.held.get(key);
       this.held.delete(key);
-      if (h && !this.o.ignoreLeases) await this.kv.leases.delete(key, { previousSeq: h.revision }).catch(() => {});
+      if (h && !this.o.ignoreLeases) await (await this.pool.forKey(key)).kvDelete(BUCKETS.leases, key, h.revision).catch(() => {});
       this.o.log.info({ actor: key }, "actor stopped; lease released");
     } finally {
       this.releasing.delete(key);
