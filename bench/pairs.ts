@@ -140,16 +140,18 @@ async function child(a: ChildArgs): Promise<void> {
   await addPairs(js, a.pairs);
   while (!sup.runsAllItOwns()) await new Promise((r) => setTimeout(r, 20));
   const allRunningSec = (performance.now() - t0) / 1000;
-  // End of input: every trades actor has published its pair's end-of-stream watermark…
-  for (const pair of a.pairs) {
-    while ((sup.cell(TRADES_STAGE, pair)?.status().processed ?? 0) < 1 || !(await lastPublishedTrade(js, pair)).eos) await new Promise((r) => setTimeout(r, 20));
-  }
+  // End of input: every trades actor has stored its pair's end-of-stream watermark (its status
+  // says so, as `up --once` learns it: asking the stream pair by pair was a request per pair
+  // inside the measured time)…
+  const eos = (pair: string) => sup.cell(TRADES_STAGE, pair)?.status().detail.eos === true;
+  while (!a.pairs.every(eos)) await new Promise((r) => setTimeout(r, 20));
   // …and every stream actor has applied all of its input, with its outputs acked.
   await sup.settle(20);
   const seconds = (performance.now() - t0) / 1000;
   if (process.env.PAIRS_CPU_PROF) process.stderr.write(`pairs ${a.pairs.length}: profile window ${windowStartUs}-${monotonicUs()}\n`);
   const used = cpu();
   clearInterval(sampler);
+  for (const pair of a.pairs) if (!(await lastPublishedTrade(js, pair)).eos) throw new Error(`${pair}: its trades actor reported the end of input, but the stream holds no end-of-stream watermark`);
   const status = sup.status();
   const published = status.filter((s) => s.stage === TRADES_STAGE).reduce((n, s) => n + s.processed, 0);
   if (published !== a.trades) throw new Error(`the trades actors published ${published} trades, the replay had ${a.trades}`);
