@@ -246,7 +246,16 @@ export class ActorCell {
       : null;
     try {
       await forwarder?.start();
-      for await (const m of iter) {
+      const next = iter[Symbol.asyncIterator]();
+      for (;;) {
+        // What is already queued is taken without a promise per message; the iterator only when
+        // the queue is empty (or the subscription is catching up from the stream).
+        let m = iter.takeQueued();
+        if (!m) {
+          const r = await next.next();
+          if (r.done) break;
+          m = r.value;
+        }
         if (this.stopping) break;
         try {
           let input: InputMsg;
@@ -272,7 +281,8 @@ export class ActorCell {
           this.st.deadLetters++;
         }
         for (const o of outs) {
-          await publisher.publish(o);
+          const full = publisher.send(o);
+          if (full) await full;
           const mark = latest && def.latest!(o);
           if (mark) latest!.offer(mark, o.subject, o.data);
         }

@@ -435,6 +435,33 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
     this.notify();
   }
 
+  /**
+   * The next queued message, taken synchronously, when the subscription is simply reading its
+   * queue (not catching up from the stream, not failed or stopped); undefined otherwise, and then
+   * the iterator is what to wait on. The same bookkeeping as the iterator's queue branch.
+   */
+  takeQueued(): HubMsg | undefined {
+    while (!this.stopped && !this.error && !this.overflowed && this.catchUpTo === null && this.qHead < this.queue.length) {
+      const m = this.take();
+      if (m.seq < this.next) continue;
+      this.next = m.seq + 1;
+      return m;
+    }
+    return undefined;
+  }
+
+  /** Takes the head of the queue (which must not be empty). */
+  private take(): HubMsg {
+    const m = this.queue[this.qHead++];
+    if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.qHead);
+      this.qHead = 0;
+    }
+    if (this.hub.full.has(this) && this.queue.length - this.qHead <= this.hub.o.maxQueuedPerSubscription / 2) this.hub.full.delete(this);
+    this.hub.dequeued(1);
+    return m;
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<HubMsg> {
     if (this.iterated) throw new Error("an input subscription is iterated once");
     this.iterated = true;
@@ -453,13 +480,7 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
           continue;
         }
         if (this.qHead < this.queue.length) {
-          const m = this.queue[this.qHead++];
-          if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
-            this.queue = this.queue.slice(this.qHead);
-            this.qHead = 0;
-          }
-          if (this.hub.full.has(this) && this.queue.length - this.qHead <= this.hub.o.maxQueuedPerSubscription / 2) this.hub.full.delete(this);
-          this.hub.dequeued(1);
+          const m = this.take();
           if (m.seq < this.next) continue;
           this.next = m.seq + 1;
           yield m;

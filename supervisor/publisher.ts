@@ -21,12 +21,20 @@ export class Publisher {
 
   /** Publishes without waiting for the ack; waits only when too many are in flight. */
   async publish(out: Output): Promise<void> {
+    const full = this.send(out);
+    if (full) await full;
+  }
+
+  /**
+   * publish() for the hot path: no promise unless too many are in flight, and then the one to
+   * await before publishing more. Throws at once if an earlier publish failed.
+   */
+  send(out: Output): Promise<void> | null {
     if (this.failure) throw this.failure;
     const data = encode(out.data, this.codec);
-    const { subject, msgId } = out;
     this.unacked++;
-    this.conn.send(subject, data, outputHeaders(this.codec, msgId, out.headers), this.onAck);
-    if (this.unacked >= this.maxInflight) await this.flush();
+    this.conn.send(out.subject, data, outputHeaders(this.codec, out.msgId, out.headers), this.onAck);
+    return this.unacked >= this.maxInflight ? this.flush() : null;
   }
 
   /** One callback for every publish of this actor (the pool's ack path allocates nothing per message for it). */
