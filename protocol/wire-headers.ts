@@ -5,7 +5,7 @@
 // on every get, set and append (an array of keys, a filter and a new string per call) and decodes
 // a received message's whole header block into one: in a 300-pair `up --once` that was about a
 // quarter of everything the worker allocated. Here headers are written as the wire text once, and
-// read with one split of the received block, remembered on the message.
+// read with one split of the received block.
 //
 // Semantics are the client's own with exact key matching (its default): values are trimmed, keys
 // are compared as written, the first value of a key is what `get` returns, a missing key is "".
@@ -98,29 +98,25 @@ export class ReadHeaders {
   }
 }
 
-const READ = Symbol("tickflow.readHeaders");
 const NONE = new ReadHeaders(new Map(), 0);
 
 /** The parts of the client's received message that hold the raw header block (nats-core's MsgImpl). */
 type RawMsg = { _msg?: { hdr?: number }; _rdata?: Uint8Array };
 
 /**
- * The headers of a received message (a core `Msg`, a `JsMsg`, or anything with `headers`), read
- * once and remembered on it. A message straight off the wire is parsed from its header bytes
- * without building the client's header object; anything else goes through its `headers`.
+ * The headers of a received message (a core `Msg`, a `JsMsg`, or anything with `headers`). A
+ * message straight off the wire is parsed from its header bytes without building the client's
+ * header object; anything else goes through its `headers`. Not remembered on the message: the
+ * input hub keeps its recent messages for subscriptions that start behind, and whatever hangs
+ * on them outlives the young generation (parsed headers were the largest share of what survived
+ * a scavenge); a caller that reads several headers keeps the result.
  */
 export function readHeaders(m: { headers?: MsgHdrs }): ReadHeaders {
-  const cached = (m as { [READ]?: ReadHeaders })[READ];
-  if (cached) return cached;
-  let h: ReadHeaders;
   const raw = ((m as { msg?: RawMsg }).msg ?? m) as RawMsg;
   const len = raw._msg?.hdr;
   if (typeof len === "number" && raw._rdata instanceof Uint8Array) {
-    h = len > 0 ? ReadHeaders.parse(td.decode(raw._rdata.subarray(0, len))) : NONE;
-  } else {
-    const mh = m.headers;
-    h = mh ? ReadHeaders.from(mh) : NONE;
+    return len > 0 ? ReadHeaders.parse(td.decode(raw._rdata.subarray(0, len))) : NONE;
   }
-  (m as { [READ]?: ReadHeaders })[READ] = h;
-  return h;
+  const mh = m.headers;
+  return mh ? ReadHeaders.from(mh) : NONE;
 }

@@ -42,13 +42,12 @@ test("wire headers - a header block reads as the client's MsgHdrs reads it", () 
   assert.equal(ReadHeaders.parse("NATS/1.0\r\n\r\n").get("Content-Type"), "");
 });
 
-test("wire headers - readHeaders reads a message once and remembers it", () => {
+test("wire headers - readHeaders of a message that did not come off the wire reads its client headers", () => {
   const h = natsHeaders();
   h.set("Content-Type", "application/json");
   let reads = 0;
   const m = { get headers() { reads++; return h; } };
   assert.equal(readHeaders(m).get("Content-Type"), "application/json");
-  assert.equal(readHeaders(m).get("Content-Type"), "application/json");
-  assert.equal(reads, 1);
+  assert.equal(reads, 1, "the headers getter once per read");
   assert.equal(readHeaders({}).get("Content-Type"), "");
 });
