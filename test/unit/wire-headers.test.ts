@@ -8,12 +8,13 @@ import { outputHeaders, publishHeaders } from "../../protocol/codec.js";
 import { headerLine, ReadHeaders, readHeaders, WireHeaders } from "../../protocol/wire-headers.js";
 
 const wire = (h: MsgHdrs) => (h as unknown as { encode(): Uint8Array }).encode();
+const same = (a: Uint8Array, b: Uint8Array) => assert.ok(Buffer.from(a).equals(Buffer.from(b)), `${Buffer.from(a)} vs ${Buffer.from(b)}`);
 
 test("wire headers - an output's headers are byte for byte the client's", () => {
-  assert.deepEqual(outputHeaders("msgpack", "md.trades.BTC-USD:42").encode(), wire(publishHeaders("msgpack", "md.trades.BTC-USD:42")));
-  assert.deepEqual(outputHeaders("json").encode(), wire(publishHeaders("json")));
+  same(outputHeaders("msgpack", "md.trades.BTC-USD:42").encode(), wire(publishHeaders("msgpack", "md.trades.BTC-USD:42")));
+  same(outputHeaders("json").encode(), wire(publishHeaders("json")));
   const extra = { "Tf-Model": " v3 ", "KV-Operation": "DEL" };
-  assert.deepEqual(outputHeaders("msgpack", "x:1", extra).encode(), wire(publishHeaders("msgpack", "x:1", extra)));
+  same(outputHeaders("msgpack", "x:1", extra).encode(), wire(publishHeaders("msgpack", "x:1", extra)));
   assert.equal(WireHeaders.of("").toString(), "NATS/1.0\r\n\r\n");
 });
 
