@@ -98,6 +98,9 @@ export class Supervisor {
   /** What the last pass saw, when it found nothing to do; a pass that would see the same is skipped. */
   private idleSignature: string | null = null;
   private kickPending = false;
+  /** Actors started and stopped in the current reconcile pass (or stop), for its one log line. */
+  private readonly startedInPass: string[] = [];
+  private readonly releasedInPass: string[] = [];
 
   constructor(private readonly o: SupervisorOptions) {
     this.id = o.id;
@@ -142,6 +145,7 @@ export class Supervisor {
     for (const t of this.timers) clearTimeout(t);
     for (const w of this.watchers) w.stop();
     await Promise.all([...this.cells.keys()].map((k) => this.release(k)).concat(this.pools.map((p) => p.stop())));
+    this.logPass(this.releasedInPass, "actors stopped; leases released");
     this.hubs.close();
     await this.pool.close();
     await this.kv.members.delete(this.id).catch(() => {});
@@ -439,7 +443,26 @@ export class Supervisor {
     // start or a rebalance takes seconds, not minutes, without flooding the server.
     this.idleSignature = releases.length === 0 && acquires.length === 0 ? signature : null;
     await inBatches(releases.map((k) => () => this.release(k)), RECONCILE_CONCURRENCY);
+    this.logPass(this.releasedInPass, "actors stopped; leases released");
     await inBatches(acquires, RECONCILE_CONCURRENCY);
+    this.logPass(this.startedInPass, "leases taken; actors starting");
+  }
+
+  /**
+   * One line per reconcile pass for the actors it started or stopped (each actor's own line is at
+   * debug level): starting a thousand pairs is thousands of actors, and a line each was thousands
+   * of synchronous writes to the log and nothing a person could read.
+   */
+  private logPass(keys: string[], msg: string): void {
+    if (keys.length === 0) return;
+    const stages: Record<string, number> = {};
+    for (const k of keys) {
+      const stage = k.slice(0, k.indexOf("."));
+      stages[stage] = (stages[stage] ?? 0) + 1;
+    }
+    const shown = keys.slice(0, 5).join(", ");
+    this.o.log.info({ count: keys.length, stages, actors: keys.length > 5 ? `${shown} and ${keys.length - 5} more` : shown }, msg);
+    keys.length = 0;
   }
 
   /**
@@ -493,7 +516,8 @@ export class Supervisor {
       log: this.o.log, onFailed: (reason) => this.markFailed(key, reason),
     });
     this.cells.set(key, cell);
-    this.o.log.info({ actor: key }, "lease taken; actor starting");
+    this.o.log.debug({ actor: key }, "lease taken; actor starting");
+    this.startedInPass.push(key);
     cell.start();
   }
 
@@ -536,7 +560,8 @@ export class Supervisor {
       const h = this.held.get(key);
       this.held.delete(key);
       if (h && !this.o.ignoreLeases) await (await this.pool.forKey(key)).kvDelete(BUCKETS.leases, key, h.revision).catch(() => {});
-      this.o.log.info({ actor: key }, "actor stopped; lease released");
+      this.o.log.debug({ actor: key }, "actor stopped; lease released");
+      this.releasedInPass.push(key);
     } finally {
       this.releasing.delete(key);
     }
