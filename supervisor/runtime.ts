@@ -31,6 +31,7 @@ import { connectionSecurity } from "./nats.js";
 import { PublishPool } from "./publish-pool.js";
 import { PoolCell } from "./pool-cell.js";
 import { InputHubs } from "./input-hub.js";
+import { inLanes } from "./lanes.js";
 
 export type LeaseValue = { owner: string | null; since: number; failed?: { reason: string; at: number } };
 export type MemberValue = { id: string; instance: string; stages: string[]; host: string; pid: number; startedAt: number; beatAt: number };
@@ -442,9 +443,9 @@ export class Supervisor {
     // A thousand pairs × stages is thousands of KV round trips: a few in flight at a time, so a
     // start or a rebalance takes seconds, not minutes, without flooding the server.
     this.idleSignature = releases.length === 0 && acquires.length === 0 ? signature : null;
-    await inBatches(releases.map((k) => () => this.release(k)), RECONCILE_CONCURRENCY);
+    await inLanes(releases, RECONCILE_CONCURRENCY, (k) => this.release(k));
     this.logPass(this.releasedInPass, "actors stopped; leases released");
-    await inBatches(acquires, RECONCILE_CONCURRENCY);
+    await inLanes(acquires, RECONCILE_CONCURRENCY, (acquire) => acquire());
     this.logPass(this.startedInPass, "leases taken; actors starting");
   }
 
@@ -584,13 +585,6 @@ const RECONCILE_CONCURRENCY = 32;
 /** How long a watch event waits for others before the reconcile they all call for. */
 const KICK_DELAY_MS = 10;
 
-async function inBatches(tasks: (() => Promise<void>)[], n: number): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < tasks.length) await tasks[next++]();
-  };
-  await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, lane));
-}
 
 function pidAlive(pid: number): boolean {
   try {
