@@ -428,7 +428,11 @@ export class Supervisor {
     const wanted = new Set<string>();
     const releases: string[] = [];
     const acquires: (() => Promise<void>)[] = [];
-    for (const def of this.o.stages) {
+    // Readers before writers: stream actors start before sources, so a source's first output
+    // finds its readers running, rather than piling up while thousands of them still start (and
+    // then being read back through catch-up consumers, competing with the start itself).
+    const stages = [...this.o.stages].sort((a, b) => Number(a.kind === "source") - Number(b.kind === "source"));
+    for (const def of stages) {
       const members = this.liveMembers(def.stage);
       for (const k of this.keysOf(def, pairs)) {
         const key = actorKey(def.stage, k);
