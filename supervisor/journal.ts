@@ -142,8 +142,9 @@ export class Forwarder {
   }
 
   private async publish(subject: string, data: Uint8Array, msgID: string, lines: string): Promise<void> {
+    const headers = WireHeaders.of(lines + headerLine("Nats-Msg-Id", msgID));
     this.unsettled++;
-    this.o.conn.send(subject, data, WireHeaders.of(lines + headerLine("Nats-Msg-Id", msgID)), this.onAck);
+    this.o.conn.send(subject, data, headers, this.onAck);
     // Pipelined, at most 1024 appends in flight; settled ones are not kept.
     if (this.unsettled >= 1024) await new Promise<void>((r) => (this.room = r));
   }

@@ -31,9 +31,11 @@ export class Publisher {
    */
   send(out: Output): Promise<void> | null {
     if (this.failure) throw this.failure;
+    // Everything that can throw (a value the codec refuses, a bad header) before it is counted.
     const data = encode(out.data, this.codec);
+    const headers = outputHeaders(this.codec, out.msgId, out.headers);
     this.unacked++;
-    this.conn.send(out.subject, data, outputHeaders(this.codec, out.msgId, out.headers), this.onAck);
+    this.conn.send(out.subject, data, headers, this.onAck);
     return this.unacked >= this.maxInflight ? this.flush() : null;
   }
 
