@@ -48,14 +48,14 @@ export function checkJoinedInputs(stage: string, inputs: JoinedInput[]): JoinedI
 /** A journal entry as the actor sees it: the original subject, sequence and bytes, and which input. */
 export function journalInput(m: HubMsg): InputMsg {
   const h = readHeaders(m);
-  const input = h?.get(HDR_INPUT);
-  const seq = Number(h?.get(HDR_INPUT_SEQ));
-  const subject = h?.get(HDR_INPUT_SUBJECT);
+  const input = h.get(HDR_INPUT);
+  const seq = Number(h.get(HDR_INPUT_SEQ));
+  const subject = h.get(HDR_INPUT_SUBJECT);
   if (!input || !subject || !Number.isSafeInteger(seq)) {
     throw new TickflowError(ErrorCode.BadMessage, `journal entry ${m.subject}#${m.seq} lacks its ${HDR_INPUT}/${HDR_INPUT_SEQ}/${HDR_INPUT_SUBJECT} headers`);
   }
   // An empty payload is a KV delete or purge (see the KV-Operation header), not a codec error.
-  const data = m.data.length === 0 ? undefined : decode(m.data, h?.get(HDR_CONTENT_TYPE) || null);
+  const data = m.data.length === 0 ? undefined : decode(m.data, h.get(HDR_CONTENT_TYPE) || null);
   return new HeaderedInput(input, subject, seq, data, m.data, h);
 }
 

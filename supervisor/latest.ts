@@ -114,7 +114,7 @@ export class LatestWriter {
       if (!k && attempt === 0) {
         // A key this writer has not seen: usually a new one, so try to create it before reading.
         try {
-          this.known.set(v.key, { revision: this.conn ? await this.conn.kvPut(BUCKETS.latest, v.key, bytes, 0) : await kv.create(v.key, bytes), ts: v.ts });
+          this.known.set(v.key, { revision: await this.put(kv, v.key, bytes, 0), ts: v.ts });
           return;
         } catch {
           // it exists: read it and compare below
@@ -130,7 +130,7 @@ export class LatestWriter {
         return; // the bucket already holds this or a newer value (a replay)
       }
       try {
-        const revision = k.revision === 0 ? await kv.create(v.key, bytes) : this.conn ? await this.conn.kvPut(BUCKETS.latest, v.key, bytes, k.revision) : await kv.update(v.key, bytes, k.revision);
+        const revision = k.revision === 0 ? await kv.create(v.key, bytes) : await this.put(kv, v.key, bytes, k.revision);
         this.known.set(v.key, { revision, ts: v.ts });
         return;
       } catch (err) {
@@ -139,5 +139,11 @@ export class LatestWriter {
         if (attempt === 2) throw err;
       }
     }
+  }
+
+  /** A compare-and-set write (`previous` 0: the key must not exist), on the actor's connection when there is one. */
+  private put(kv: KV, key: string, bytes: Uint8Array, previous: number): Promise<number> {
+    if (this.conn) return this.conn.kvPut(BUCKETS.latest, key, bytes, previous);
+    return previous === 0 ? kv.create(key, bytes) : kv.update(key, bytes, previous);
   }
 }

@@ -103,8 +103,17 @@ export class Supervisor {
   private readonly startedInPass: string[] = [];
   private readonly releasedInPass: string[] = [];
 
+  /**
+   * The stages in the order a pass starts their actors. Readers before writers: stream actors
+   * before sources, so a source's first outputs find their readers running, rather than piling up
+   * while thousands of them still start (and then being read back through catch-up consumers,
+   * competing with the start itself).
+   */
+  private readonly startOrder: ActorDef[];
+
   constructor(private readonly o: SupervisorOptions) {
     this.id = o.id;
+    this.startOrder = [...o.stages].sort((a, b) => Number(a.kind === "source") - Number(b.kind === "source"));
   }
 
   static defaultId(): string {
@@ -428,11 +437,7 @@ export class Supervisor {
     const wanted = new Set<string>();
     const releases: string[] = [];
     const acquires: (() => Promise<void>)[] = [];
-    // Readers before writers: stream actors start before sources, so a source's first output
-    // finds its readers running, rather than piling up while thousands of them still start (and
-    // then being read back through catch-up consumers, competing with the start itself).
-    const stages = [...this.o.stages].sort((a, b) => Number(a.kind === "source") - Number(b.kind === "source"));
-    for (const def of stages) {
+    for (const def of this.startOrder) {
       const members = this.liveMembers(def.stage);
       for (const k of this.keysOf(def, pairs)) {
         const key = actorKey(def.stage, k);
@@ -564,7 +569,8 @@ export class Supervisor {
       this.cells.delete(key);
       const h = this.held.get(key);
       this.held.delete(key);
-      if (h && !this.o.ignoreLeases) await (await this.pool.forKey(key)).kvDelete(BUCKETS.leases, key, h.revision).catch(() => {});
+      // Best effort, as before: a lease left behind is taken over once its holder stops keeping alive.
+      if (h && !this.o.ignoreLeases) await this.pool.forKey(key).then((c) => c.kvDelete(BUCKETS.leases, key, h.revision)).catch(() => {});
       this.o.log.debug({ actor: key }, "actor stopped; lease released");
       this.releasedInPass.push(key);
     } finally {
@@ -588,7 +594,6 @@ const RECONCILE_CONCURRENCY = 32;
 
 /** How long a watch event waits for others before the reconcile they all call for. */
 const KICK_DELAY_MS = 10;
-
 
 function pidAlive(pid: number): boolean {
   try {
