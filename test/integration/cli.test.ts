@@ -80,7 +80,8 @@ test("cli - indicators published for the replayed candles equal technicalindicat
 const CORE_STAGES = ["candles", "indicators", "trades"];
 
 test("cli - status --json lists one running actor per stage per pair while up runs, and stopped ones after", async () => {
-  const up = tickflow(["up", ...nats, "--replay", ETH_FILE, "--speed", "1"], FAST_LEASES);
+  // --port 0: a long-running up serves its gateway, and a fixed port (3000 by default) may be taken on the machine.
+  const up = tickflow(["up", ...nats, "--replay", ETH_FILE, "--speed", "1", "--port", "0"], FAST_LEASES);
   try {
     const s = await check(async () => {
       const st = JSON.parse(await tickflowOk(["status", "--json", ...nats]));
