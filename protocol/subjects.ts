@@ -5,6 +5,8 @@ import { isTimeframe } from "./timeframes.js";
 
 export const subjects = {
   trades: (pair: string) => `md.trades.${pairToToken(pair)}`,
+  /** Every pair's trades (a filter). */
+  tradesAll: "md.trades.>",
   candles: (tf: string, pair: string) => `md.candles.${tf}.${pairToToken(pair)}`,
   /** All timeframes of one pair: a single-wildcard filter, which nats-server 2.9 supports on one consumer. */
   candlesAllTf: (pair: string) => `md.candles.*.${pairToToken(pair)}`,

@@ -17,6 +17,7 @@ import { HeaderedInput, type KeyedActorDef, type InputMsg, type Output, type Sou
 import { actorKey, keyToken } from "./actor-key.js";
 import type { Config } from "./config.js";
 import { LatestWriter } from "./latest.js";
+import type { StateEntry } from "./state-prefetch.js";
 import type { PooledConnection, PublishPool } from "./publish-pool.js";
 import type { InputHubs } from "./input-hub.js";
 import { checkJoinedInputs, Forwarder, JOURNAL_STREAM, journalInput, journalSubject, recoverPositions } from "./journal.js";
@@ -71,6 +72,12 @@ export type CellDeps = {
   log: Logger;
   /** Called once when the restart budget is spent. */
   onFailed(reason: string): void;
+  /**
+   * The checkpoint as the reconcile pass that started this actor read it with the others
+   * (state-prefetch.ts): an entry, or null for none. Used by the first run only; absent, or on a
+   * restart, the actor reads its own.
+   */
+  initialState?: StateEntry | null;
 };
 
 export { actorKey };
@@ -112,7 +119,9 @@ export class ActorCell {
     return { ...this.st, detail: { ...this.st.detail } };
   }
 
-  start(): void {
+  /** `initialState`: the checkpoint as the pass read it (see CellDeps.initialState), if it did. */
+  start(initialState?: StateEntry | null): void {
+    if (initialState !== undefined) this.d.initialState = initialState;
     this.done = this.supervise();
   }
 
@@ -161,7 +170,7 @@ export class ActorCell {
   private async runStream(def: StreamActorDef<unknown>): Promise<void> {
     const { js, stateKv, config, key } = this.d;
     const codec = config.codec;
-    const entry = await stateKv.get(this.key);
+    const entry = await this.readState();
     let revision = entry?.revision ?? 0;
     let state: unknown;
     let applied = 0;
@@ -316,10 +325,21 @@ export class ActorCell {
 
   private failCheckpoint: (err: Error) => void = () => {};
 
+  /** This run's checkpoint: what the pass read for the first run, else the bucket's entry now. */
+  private async readState(): Promise<StateEntry | null> {
+    const pre = this.d.initialState;
+    if (pre !== undefined) {
+      this.d.initialState = undefined;
+      return pre;
+    }
+    const e = await this.d.stateKv.get(this.key);
+    return e && { value: e.value, revision: e.revision, operation: e.operation, length: e.length };
+  }
+
   private async runSource(def: SourceActorDef): Promise<void> {
     const { js, config, key, log, stateKv } = this.d;
     // Read once at start: the revision this run's saves must follow (fencing, see saveCheckpoint).
-    const entry = await stateKv.get(this.key);
+    const entry = await this.readState();
     let revision = entry?.revision ?? 0;
     let saved: unknown = entry && entry.operation === "PUT" && entry.length > 0 ? (decode(entry.value) as Checkpoint).state : undefined;
     const conn = await this.d.pool.forKey(this.key);

@@ -32,6 +32,7 @@ import { PublishPool } from "./publish-pool.js";
 import { PoolCell } from "./pool-cell.js";
 import { InputHubs } from "./input-hub.js";
 import { inLanes } from "./lanes.js";
+import { prefetchStates } from "./state-prefetch.js";
 
 export type LeaseValue = { owner: string | null; since: number; failed?: { reason: string; at: number } };
 export type MemberValue = { id: string; instance: string; stages: string[]; host: string; pid: number; startedAt: number; beatAt: number };
@@ -102,6 +103,8 @@ export class Supervisor {
   /** Actors started and stopped in the current reconcile pass (or stop), for its one log line. */
   private readonly startedInPass: string[] = [];
   private readonly releasedInPass: string[] = [];
+  /** Actors whose lease the current pass took, started together at its end (startTaken). */
+  private readonly takenInPass: [string, ActorCell][] = [];
 
   /**
    * The stages in the order a pass starts their actors. Readers before writers: stream actors
@@ -449,13 +452,33 @@ export class Supervisor {
       }
     }
     for (const key of this.cells.keys()) if (!wanted.has(key)) releases.push(key);
-    // A thousand pairs × stages is thousands of KV round trips: a few in flight at a time, so a
-    // start or a rebalance takes seconds, not minutes, without flooding the server.
+    // A thousand pairs × stages is thousands of lease writes: many in flight at a time (they are
+    // publishes on the pool, a few hundred in flight is nothing to the server), so a start or a
+    // rebalance takes a second, not minutes. 32 in flight took 0.4 s for 2,700 leases.
     this.idleSignature = releases.length === 0 && acquires.length === 0 ? signature : null;
     await inLanes(releases, RECONCILE_CONCURRENCY, (k) => this.release(k));
     this.logPass(this.releasedInPass, "actors stopped; leases released");
     await inLanes(acquires, RECONCILE_CONCURRENCY, (acquire) => acquire());
+    await this.startTaken();
     this.logPass(this.startedInPass, "leases taken; actors starting");
+  }
+
+  /**
+   * Starts the actors whose leases this pass took, with their checkpoints read together
+   * (state-prefetch.ts) when there are many: after every lease is taken, as each actor's own read
+   * was after its lease.
+   */
+  private async startTaken(): Promise<void> {
+    const taken = this.takenInPass.splice(0);
+    if (taken.length === 0) return;
+    const states = await prefetchStates(this.o.js, BUCKETS.state, taken.map(([key]) => key), this.o.log);
+    for (const [key, cell] of taken) {
+      // Lost or released while the pass went on (or the process is stopping): it never ran.
+      if (this.cells.get(key) !== cell || this.stopped) continue;
+      cell.start(states.get(key));
+      this.o.log.debug({ actor: key }, "lease taken; actor starting");
+      this.startedInPass.push(key);
+    }
   }
 
   /**
@@ -526,9 +549,7 @@ export class Supervisor {
       log: this.o.log, onFailed: (reason) => this.markFailed(key, reason),
     });
     this.cells.set(key, cell);
-    this.o.log.debug({ actor: key }, "lease taken; actor starting");
-    this.startedInPass.push(key);
-    cell.start();
+    this.takenInPass.push([key, cell]);
   }
 
   /**
@@ -590,7 +611,7 @@ export class Supervisor {
   }
 }
 
-const RECONCILE_CONCURRENCY = 32;
+const RECONCILE_CONCURRENCY = 256;
 
 /** How long a watch event waits for others before the reconcile they all call for. */
 const KICK_DELAY_MS = 10;

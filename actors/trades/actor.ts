@@ -9,6 +9,7 @@ import { SCHEMA_VERSION, type Trade, type Watermark } from "../../protocol/messa
 import { pairToToken } from "../../protocol/pairs.js";
 import { subjects } from "../../protocol/subjects.js";
 import type { SourceActorDef, SourceContext } from "../../supervisor/actor.js";
+import { LastMsgLoader, nullIfNotFound } from "../../supervisor/state-prefetch.js";
 import type { Config } from "../../supervisor/config.js";
 import { KrakenTradeFeed } from "./kraken-ws-client.js";
 
@@ -16,10 +17,13 @@ export const TRADES_STAGE = "trades";
 
 type Cursor = { trade_id: number; ts_ms: number };
 
-/** Where the stream of this pair ends: its last trade (directly or as recorded in a trailing watermark). */
-export async function lastPublishedTrade(js: JetStreamClient, pair: string): Promise<{ cursor: Cursor | null; eos: boolean }> {
-  const jsm = await js.jetstreamManager(false);
-  const m = await jsm.streams.getMessage("TRADES", { last_by_subj: subjects.trades(pair) }).catch(() => null);
+/**
+ * Where the stream of this pair ends: its last trade (directly or as recorded in a trailing
+ * watermark). With `loader`, the read is made together with the other pairs starting now.
+ */
+export async function lastPublishedTrade(js: JetStreamClient, pair: string, loader?: LastMsgLoader): Promise<{ cursor: Cursor | null; eos: boolean }> {
+  const subject = subjects.trades(pair);
+  const m = loader ? await loader.get(subject) : await (await js.jetstreamManager(false)).streams.getMessage("TRADES", { last_by_subj: subject }).catch(nullIfNotFound);
   if (!m) return { cursor: null, eos: false };
   const d = decodeMsg(m) as Partial<Trade & Watermark>;
   if (d.kind === "watermark") {
@@ -64,6 +68,8 @@ export type TradesActorOptions = {
 
 export function tradesActor(opts: TradesActorOptions = {}): SourceActorDef {
   const shared = new SharedFeed();
+  // The resume points of the pairs that start together (a reconcile pass starts hundreds), read together.
+  let tails: LastMsgLoader | null = null;
   return {
     kind: "source",
     stage: TRADES_STAGE,
@@ -72,7 +78,8 @@ export function tradesActor(opts: TradesActorOptions = {}): SourceActorDef {
       const pair = ctx.pair!; // keyed by pair (the default)
       const token = pairToToken(pair);
       const subject = subjects.trades(pair);
-      const resume = await lastPublishedTrade(ctx.js, pair);
+      tails ??= new LastMsgLoader(ctx.js, "TRADES", subjects.tradesAll, ctx.log);
+      const resume = await lastPublishedTrade(ctx.js, pair, tails);
       let last: Cursor | null = resume.cursor;
       let eosSent = resume.eos;
       let processed = 0;

@@ -55,7 +55,8 @@ async function waitEndOfStream(js: JetStreamClient, pairs: string[], localEos: (
     const next: string[] = [];
     for (const pair of left) {
       if (localEos(pair)) continue;
-      if (next.length === 0 && (await lastPublishedTrade(js, pair)).eos) continue;
+      // A read that fails (a busy server) counts as "not yet": the next poll asks again.
+      if (next.length === 0 && (await lastPublishedTrade(js, pair).catch(() => ({ eos: false }))).eos) continue;
       next.push(pair);
     }
     left = next;
