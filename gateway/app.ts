@@ -48,8 +48,7 @@ export async function buildApp(o: BuildAppOptions): Promise<FastifyInstance> {
     nc: o.nc, js, jsm, config: o.config, log, latest, pairs, models, hub, tokensWithData, accuracy, actors: actorsCache(o.nc),
   };
   const metrics = createMetrics({ actors: ctx.actors, accuracy: () => accuracy.all(), sseClients: () => hub.clients });
-  hub.onEvent((e) => {
-    if (e.kind !== "prediction" && e.kind !== "outcome") return;
+  hub.onEvent(["prediction", "outcome"], (e) => {
     const horizon = e.subject.split(".")[2];
     const d = e.data as OutcomeLike & { pair: string };
     if (e.kind === "prediction") metrics.predictionsSeen.inc({ pair: d.pair, horizon });
