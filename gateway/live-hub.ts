@@ -72,7 +72,7 @@ export class LiveHub {
           if (kind === null) continue;
           const token = m.subject.slice(m.subject.lastIndexOf(".") + 1);
           // Decoded only for someone who takes it: with no client following this pair, a busy
-X
+          // system's every candle and indicator was decoded for nothing (5 % of a 300-pair
           // `up --once`'s main thread).
           if (!this.wanted(kind, token)) {
             this.position[i] = m.seq;

@@ -173,8 +173,10 @@ test("gateway - SSE over a real socket: a candle published after connecting arri
   const base = candles.at(-1);
   const candle = (i: number) => ({ ...base, window_start_ms: base.window_start_ms + i * 60_000, window_end_ms: base.window_end_ms + i * 60_000, close: base.close + i });
   const pub = (i: number) => env.js.publish("md.candles.1m.ETH-USDT", encode(candle(i), "msgpack"), { msgID: `sse-test:${i}`, headers: publishHeaders("msgpack") });
+  const clients: SseClient[] = [];
   try {
     const a = new SseClient(`${url}/v1/stream?pairs=ETH-USDT`);
+    clients.push(a);
     // The snapshot from tf_latest comes first.
     await check(() => a.of("candle").length >= 1, 10_000, "snapshot candle");
     await pub(1000);
@@ -184,12 +186,15 @@ test("gateway - SSE over a real socket: a candle published after connecting arri
     await a.done;
     for (const i of [1001, 1002, 1003]) await pub(i);
     const b = new SseClient(`${url}/v1/stream?pairs=ETH/USDT`, { "last-event-id": id });
+    clients.push(b);
     await pub(1004);
     await check(() => b.of("candle").some((c) => c.close === base.close + 1004), 10_000, "resumed stream to reach the live candle");
     assert.deepEqual(b.of("candle").map((c) => c.close - base.close), [1001, 1002, 1003, 1004], "exactly the missed candles, in order, then live");
     b.close();
     await b.done;
   } finally {
+    // Open SSE connections keep the server from closing: a failed check must fail, not hang.
+    for (const c of clients) c.close();
     await srv.close();
   }
 });
