@@ -2,7 +2,10 @@
 // file dealt round-robin over N pairs `C001/USD`…, each with its own consecutive trade ids 1, 2, 3…
 // (as Kraken numbers them) and prices scaled per pair, timestamps kept, so every pair's trades are
 // real trades in real time order and the feed interleaves them as an exchange would.
-import type { RawTrade } from "./data.js";
+import assert from "node:assert/strict";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { close, oracleCandles, type RawTrade } from "./data.js";
+import { readAll } from "./nats.js";
 
 export function pairName(i: number): string {
   return `C${String(i + 1).padStart(3, "0")}/USD`;
@@ -28,4 +31,17 @@ export function byPair(records: RawTrade[]): Map<string, RawTrade[]> {
     l.push(r);
   }
   return m;
+}
+
+/** Asserts that every pair's 1m candles in CANDLES equal an independent group-by of its trades. */
+export async function assertOracleCandles(js: JetStreamClient, pairs: Map<string, RawTrade[]>): Promise<void> {
+  for (const [pair, list] of pairs) {
+    const got = (await readAll(js, "CANDLES", `md.candles.1m.${pair.replace("/", "-")}`)).map((m) => m.data);
+    const want = oracleCandles(list, 60_000);
+    assert.equal(got.length, want.length, `${pair} 1m candle count`);
+    got.forEach((c, i) => {
+      assert.deepEqual([c.window_start_ms, c.open, c.close, c.trades], [want[i].window_start_ms, want[i].open, want[i].close, want[i].trades], `${pair} #${i}`);
+      assert.ok(close(c.volume, want[i].volume), `${pair} #${i} volume`);
+    });
+  }
 }

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { candlesActor } from "../../actors/candles/actor.js";
 import { indicatorsActor } from "../../actors/indicators/actor.js";
 import { addPairs } from "../../supervisor/desired-pairs.js";
-import { BTC_FILE, close, oracleCandles, readTrades } from "../harness/data.js";
-import { byPair, dealOverPairs } from "../harness/many-pairs.js";
-import { cleanup, readAll, setup, type Env } from "../harness/nats.js";
+import { BTC_FILE, readTrades } from "../harness/data.js";
+import { assertOracleCandles, byPair, dealOverPairs } from "../harness/many-pairs.js";
+import { cleanup, setup, type Env } from "../harness/nats.js";
 import { publishEos, publishTrades, startSupervisor, testConfig } from "../harness/pipeline.js";
 
 const PAIRS = 300;
@@ -50,13 +50,5 @@ test("many pairs - a lone worker with 600 actors under a saturating backlog and 
   assert.deepEqual(status.filter((s) => s.restarts > 0).map((s) => `${s.stage}.${s.pair}: ${s.lastError}`), [], "no actor restarted");
   assert.equal((await env.jsm.streams.info("DLQ")).state.messages, 0, "nothing dead-lettered");
   // Every pair's 1m candles equal an independent group-by of its trades.
-  for (const [pair, list] of pairs) {
-    const got = (await readAll(env.js, "CANDLES", `md.candles.1m.${pair.replace("/", "-")}`)).map((m) => m.data);
-    const want = oracleCandles(list, 60_000);
-    assert.equal(got.length, want.length, `${pair} 1m candle count`);
-    got.forEach((c, i) => {
-      assert.deepEqual([c.window_start_ms, c.open, c.close, c.trades], [want[i].window_start_ms, want[i].open, want[i].close, want[i].trades], `${pair} #${i}`);
-      assert.ok(close(c.volume, want[i].volume), `${pair} #${i} volume`);
-    });
-  }
+  await assertOracleCandles(env.js, pairs);
 });

@@ -9,9 +9,9 @@ import { indicatorsActor } from "../../actors/indicators/actor.js";
 import { BUCKETS, openBuckets } from "../../protocol/streams.js";
 import { addPairs } from "../../supervisor/desired-pairs.js";
 import { LastMsgLoader, lastPerSubject, PREFETCH_MIN_SUBJECTS, prefetchStates } from "../../supervisor/state-prefetch.js";
-import { BTC_FILE, close, oracleCandles, readTrades } from "../harness/data.js";
-import { byPair, dealOverPairs } from "../harness/many-pairs.js";
-import { cleanup, readAll, setup, type Env } from "../harness/nats.js";
+import { BTC_FILE, readTrades } from "../harness/data.js";
+import { assertOracleCandles, byPair, dealOverPairs } from "../harness/many-pairs.js";
+import { cleanup, setup, type Env } from "../harness/nats.js";
 import { publishEos, publishTrades, quietLog, startSupervisor, testConfig } from "../harness/pipeline.js";
 
 let env: Env;
@@ -117,13 +117,5 @@ test("state prefetch - 120 actors restarted from their checkpoints in one pass: 
   // Each candles actor applied only what came after its checkpoint: the second half and the end-of-stream watermark.
   for (const s of status.filter((x) => x.stage === "candles")) assert.equal(s.processed, pairs.get(s.pair!)!.length - 10 + 1, `${s.pair}: resumed from its checkpoint`);
   assert.equal((await env.jsm.streams.info("DLQ")).state.messages, 0, "nothing dead-lettered");
-  for (const [pair, list] of pairs) {
-    const got = (await readAll(env.js, "CANDLES", `md.candles.1m.${pair.replace("/", "-")}`)).map((m) => m.data);
-    const want = oracleCandles(list, 60_000);
-    assert.equal(got.length, want.length, `${pair} 1m candle count`);
-    got.forEach((c, i) => {
-      assert.deepEqual([c.window_start_ms, c.open, c.close, c.trades], [want[i].window_start_ms, want[i].open, want[i].close, want[i].trades], `${pair} #${i}`);
-      assert.ok(close(c.volume, want[i].volume), `${pair} #${i} volume`);
-    });
-  }
+  await assertOracleCandles(env.js, pairs);
 });
