@@ -62,7 +62,8 @@ test("pair sentiment - a 1m candle close emits the decayed value for its coin; o
   const st = createPairSentiment("BTC/USDT", "BTC", 60);
   const candle = (endMs: number) => ({ v: 1 as const, pair: "BTC/USDT", tf: "1m", window_start_ms: endMs - 60_000, window_end_ms: endMs, open: 1, high: 1, low: 1, close: 1, volume: 0, vwap: 1, trades: 0, flat: true });
   const item = (coin: string, ts: number, signal: "bullish" | "bearish", confidence: number) => ({ v: 1 as const, id: `x:${ts}`, source: "x", ts_ms: ts, title: "t", coin, signal, confidence, reason: "", scorer: "lexicon" });
-  assert.equal(applyCandle(st, candle(60_000))?.score, 0);
+  // No news of its coin yet: no signal (see the next test).
+  assert.equal(applyCandle(st, candle(60_000)), null);
   applyScored(st, item("BTC", 60_000, "bullish", 1));
   applyScored(st, item("ETH", 60_000, "bearish", 1));
   const s = applyCandle(st, candle(120_000));
@@ -73,4 +74,32 @@ test("pair sentiment - a 1m candle close emits the decayed value for its coin; o
   assert.equal(SentimentSignalCheck.explain(s), null);
   assert.equal(applyCandle(st, candle(120_000)), null);
   assert.equal(st.foreign, 1);
+});
+
+test("pair sentiment - a pair whose coin has no news publishes nothing; the step back to zero is published once; an old checkpoint publishes one zero", () => {
+  const candle = (endMs: number) => ({ v: 1 as const, pair: "DOGE/USD", tf: "1m", window_start_ms: endMs - 60_000, window_end_ms: endMs, open: 1, high: 1, low: 1, close: 1, volume: 0, vwap: 1, trades: 0, flat: true });
+  const st = createPairSentiment("DOGE/USD", "DOGE", 60);
+  for (let m = 1; m <= 30; m++) assert.equal(applyCandle(st, candle(m * 60_000)), null, `minute ${m}: no news, no signal`);
+  // The closes still advance: a replayed one is refused as before.
+  assert.equal(st.lastClose, 30 * 60_000);
+  // One bearish item: a signal at every close while it decays…
+  applyScored(st, { v: 1, id: "x:1", source: "x", ts_ms: 30 * 60_000, title: "t", coin: "DOGE", signal: "bearish", confidence: 1, reason: "", scorer: "lexicon" });
+  const seen: number[] = [];
+  let zeros = 0;
+  for (let m = 31; m <= 31 + 1200; m++) {
+    const s = applyCandle(st, candle(m * 60_000));
+    if (!s) continue;
+    if (s.weight === 0 && s.score === 0) zeros++;
+    else seen.push(s.score);
+  }
+  // …every minute until the weight underflows to exactly 0 (about 1,075 half-lives of 60 s), then
+  // one zero signal, then nothing.
+  assert.ok(seen.length > 1000 && seen.every((x) => x < 0), `${seen.length} signals, all bearish`);
+  assert.equal(zeros, 1);
+  assert.equal(st.quiet, true);
+  // A checkpoint written before the rule has no \`quiet\`: its first zero is published, then the rule holds.
+  const old = createPairSentiment("DOGE/USD", "DOGE", 60);
+  delete old.quiet;
+  assert.ok(applyCandle(old, candle(60_000)));
+  assert.equal(applyCandle(old, candle(120_000)), null);
 });
