@@ -222,7 +222,7 @@ export class ActorCell {
 
     // Joined inputs: the actor reads its journal; the forwarder (started below) fills it.
     const { stream, filter } = joined ? { stream: JOURNAL_STREAM, filter: journalSubject(def.stage, key) } : (spec as { stream: string; filter: string });
-    if (joined) positions = await recoverPositions(js, filter, applied, positions);
+    if (joined) positions = await recoverPositions(js, filter, applied, positions, this.d.log);
     // After a crash, read the stream itself rather than the reader's recent messages (input-hub.ts).
     const fromStream = this.st.restarts > 0;
     const iter = await this.d.hubs.subscribe(stream, filter, applied + 1, { fromStream });

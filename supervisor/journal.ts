@@ -18,6 +18,7 @@ import { decode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
 import { headerLine, readHeaders, WireHeaders } from "../protocol/wire-headers.js";
 import { HeaderedInput, type InputMsg, type JoinedInput } from "./actor.js";
+import { LastMsgLoader } from "./state-prefetch.js";
 import { keyToken } from "./actor-key.js";
 import type { Ack, PooledConnection } from "./publish-pool.js";
 import type { HubMsg, InputHubs, InputSubscription } from "./input-hub.js";
@@ -60,13 +61,22 @@ export function journalInput(m: HubMsg): InputMsg {
 }
 
 /**
+ * The journals' tails, per client: the joined-input actors a reconcile pass starts (two per pair
+ * with sentiment and the predictor) look theirs up together (state-prefetch.ts), which in a fresh
+ * system is one request for all of them instead of one each.
+ */
+const tails = new WeakMap<JetStreamClient, LastMsgLoader>();
+
+/**
  * The last sequence of each input in the journal: `base` (the checkpoint's, as of journal
  * sequence `fromSeq`) advanced over the journal's entries after `fromSeq`, read as headers only.
  */
-export async function recoverPositions(js: JetStreamClient, subject: string, fromSeq: number, base: Record<string, number>): Promise<Record<string, number>> {
+export async function recoverPositions(js: JetStreamClient, subject: string, fromSeq: number, base: Record<string, number>, log: Logger): Promise<Record<string, number>> {
   const pos = { ...base };
   // Usually nothing was journaled after the checkpoint: one lookup instead of a consumer.
-  const last = await (await js.jetstreamManager(false)).streams.getMessage(JOURNAL_STREAM, { last_by_subj: subject });
+  let loader = tails.get(js);
+  if (!loader) tails.set(js, (loader = new LastMsgLoader(js, JOURNAL_STREAM, "tf.journal.>", log)));
+  const last = await loader.get(subject);
   if (!last || last.seq <= fromSeq) return pos;
   const c = await js.consumers.get(JOURNAL_STREAM, { filter_subjects: subject, opt_start_seq: fromSeq + 1, headers_only: true });
   if ((await c.info()).num_pending === 0) return pos;

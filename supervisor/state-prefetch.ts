@@ -36,7 +36,7 @@ const READ_DEADLINE_MS = 10_000;
  * the message, null (the stream holds none), or absent from the map (unknown: read it yourself).
  * Never throws.
  */
-export async function lastPerSubject(js: JetStreamClient, stream: string, filter: string, subjects: string[], log: Logger): Promise<Map<string, LastMsg | null>> {
+export async function lastPerSubject(js: JetStreamClient, stream: string, filter: string, subjects: string[], log?: Logger): Promise<Map<string, LastMsg | null>> {
   const out = new Map<string, LastMsg | null>();
   if (subjects.length < PREFETCH_MIN_SUBJECTS) return out;
   try {
@@ -54,7 +54,7 @@ export async function lastPerSubject(js: JetStreamClient, stream: string, filter
     if (wanted.size === 0 || count > wanted.size * MAX_READ_PER_WANTED) return out;
     await readLastPerSubject(js, stream, filter, wanted, out);
   } catch (err) {
-    log.warn({ stream, filter, err: (err as Error).message }, "bulk read of last messages failed; each actor reads its own");
+    log?.warn({ stream, filter, err: (err as Error).message }, "bulk read of last messages failed; each actor reads its own");
     for (const s of subjects) if (out.get(s) !== null) out.delete(s);
   }
   return out;
@@ -111,7 +111,7 @@ export class LastMsgLoader {
     private readonly js: JetStreamClient,
     private readonly stream: string,
     private readonly filter: string,
-    private readonly log: Logger,
+    private readonly log?: Logger,
   ) {}
 
   get(subject: string): Promise<LastMsg | null> {

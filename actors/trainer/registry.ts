@@ -11,6 +11,7 @@ import { pairToToken } from "../../protocol/pairs.js";
 import { ARTIFACTS_BUCKET, BUCKETS } from "../../protocol/streams.js";
 import { timeframeMs } from "../../protocol/timeframes.js";
 import { emptyRecord, type RegistryRecord } from "./registry-record.js";
+import { LastMsgLoader } from "../../supervisor/state-prefetch.js";
 
 export function recordKey(pair: string, horizon: string): string {
   return `${pairToToken(pair)}.${horizon}`;
@@ -34,13 +35,22 @@ const utf8d = new TextDecoder();
 const opened = new WeakMap<JetStreamClient, Promise<Registry>>();
 
 export class Registry {
-  private constructor(readonly kv: KV, readonly obj: ObjectStore) {}
+  /**
+   * Record reads (not runs: `*.*` is two tokens, a run key four) of one event-loop turn together:
+   * every trainer actor of a pass reads its pair's records as it starts, and in a fresh system one
+   * request answers all of them (state-prefetch.ts).
+   */
+  private readonly records: LastMsgLoader;
+
+  private constructor(readonly kv: KV, readonly obj: ObjectStore, js: JetStreamClient) {
+    this.records = new LastMsgLoader(js, `KV_${BUCKETS.models}`, `$KV.${BUCKETS.models}.*.*`);
+  }
 
   /** Opened once per client (opening asks the server for two streams' info; every trainer actor has a registry). */
   static open(js: JetStreamClient): Promise<Registry> {
     let r = opened.get(js);
     if (!r) {
-      r = (async () => new Registry(await new Kvm(js).open(BUCKETS.models), await new Objm(js).open(ARTIFACTS_BUCKET)))();
+      r = (async () => new Registry(await new Kvm(js).open(BUCKETS.models), await new Objm(js).open(ARTIFACTS_BUCKET), js))();
       r.catch(() => opened.delete(js));
       opened.set(js, r);
     }
@@ -48,9 +58,11 @@ export class Registry {
   }
 
   async get(pair: string, horizon: string): Promise<{ record: RegistryRecord; revision: number }> {
-    const e = await this.kv.get(recordKey(pair, horizon));
-    if (!e || e.operation !== "PUT" || e.length === 0) return { record: emptyRecord(pair, horizon, timeframeMs(horizon) / 1000), revision: 0 };
-    return { record: parseRecord(e.value, recordKey(pair, horizon)), revision: e.revision };
+    const key = recordKey(pair, horizon);
+    const m = await this.records.get(`$KV.${BUCKETS.models}.${key}`);
+    const op = m?.headers?.get("KV-Operation");
+    if (!m || op === "DEL" || op === "PURGE" || m.data.length === 0) return { record: emptyRecord(pair, horizon, timeframeMs(horizon) / 1000), revision: 0 };
+    return { record: parseRecord(m.data, key), revision: m.seq };
   }
 
   /** Applies `change` to the current record with compare-and-set, retrying on a concurrent write. */
