@@ -2,7 +2,7 @@
 // rate is shown next to the raw-publish reference measured in the same run, because absolute
 // figures from a shared 2-core box say little on their own.
 import type { FailoverResult } from "./failover.js";
-import type { PairsResult } from "./pairs.js";
+import type { PairsResult, PairsRow } from "./pairs.js";
 import { formatJoined, type JoinedResult } from "./joined.js";
 import type { MachineInfo } from "./machine.js";
 import type { PipelineResult } from "./pipeline.js";
@@ -125,6 +125,20 @@ export function formatReport(r: BenchReport): string {
       line(`   ${String(w.pairs).padStart(5)}  ${String(w.actors).padStart(6)}  ${int(w.tradesPerSec).padStart(8)}  ${fixed(w.ratio, 2).padStart(10)}  ${int(w.runningTradesPerSec).padStart(12)}  ${fixed(w.runningRatio, 2).padStart(10)}  ${(fixed(w.allRunningSec, 1) + " s").padStart(11)}  ${(w.peakRssMb + " MB").padStart(8)}  ${(w.idleRssMb + " MB").padStart(8)}  ${String(w.natsConnections).padStart(10)}  ${String(w.leasesLost).padStart(11)}  ${String(w.restarts).padStart(8)}  ${String(w.deadLetters).padStart(12)}`);
     }
     if (p.kbPerIdleActor !== null) line(`   RSS per idle actor: ${fixed(p.kbPerIdleActor, 1)} KB (slope of idle RSS from the fewest to the most actors)`);
+    // What the ratio is made of: more pairs make more messages from the same trades. At the
+    // first row's cost per message the ratio would be the count ratio, so the two columns say
+    // whether a change made messages cheaper or fewer.
+    const base = p.rows[0];
+    const written = (w: PairsRow) => Object.entries(w.streamMessages).reduce((n, [k, v]) => (k === "DLQ" ? n : n + v), 0);
+    if (base) {
+      line(`   what each run wrote (stream messages; KV buckets: writes):`);
+      line(`   pairs  messages  trades  candles+indicators  checkpoints+latest+leases  count ratio  µs per message`);
+      for (const w of p.rows) {
+        const m = w.streamMessages;
+        const kv = (m.KV_tf_state ?? 0) + (m.KV_tf_latest ?? 0) + (m.KV_tf_leases ?? 0);
+        line(`   ${String(w.pairs).padStart(5)}  ${int(written(w)).padStart(8)}  ${int(m.TRADES ?? 0).padStart(6)}  ${int((m.CANDLES ?? 0) + (m.INDICATORS ?? 0)).padStart(18)}  ${int(kv).padStart(25)}  ${fixed(written(base) / written(w), 2).padStart(11)}  ${fixed((w.seconds * 1e6) / written(w), 0).padStart(14)}`);
+      }
+    }
   }
   if (r.joined) formatJoined(r.joined, line);
   let n = 5;
