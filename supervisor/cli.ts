@@ -476,13 +476,35 @@ export async function main(argv: string[], plugins: Plugin[]): Promise<void> {
 
 /** The process entry (bin/tickflow.js): runs a command and exits with 0, 1 (failure) or 2 (bad arguments). */
 export function run(argv: string[], plugins: Plugin[]): void {
+  // A reader that went away (`tickflow tail … --follow | head`): stop quietly, as Unix tools do.
+  for (const out of [process.stdout, process.stderr]) {
+    out.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") process.exit(0);
+      throw err;
+    });
+  }
   main(argv, plugins).then(
-    () => process.exit(0),
+    () => exitWhenWritten(0),
     (err) => {
       const e = err as Error & { code?: string };
       process.stderr.write(`tickflow: ${e.message}\n`);
       if (process.env.TICKFLOW_DEBUG) process.stderr.write(`${e.stack}\n`);
-      process.exit(e.code === ErrorCode.BadArgs ? 2 : 1);
+      exitWhenWritten(e.code === ErrorCode.BadArgs ? 2 : 1);
     },
   );
+}
+
+/**
+ * Exits once stdout and stderr have handed everything to the OS. Into a pipe, a write the pipe
+ * cannot take at once waits in the process, and process.exit() dropped it: `tickflow status
+ * --json | jq` at 1,000 pairs got 192 KB of 2.5 MB. An empty write's callback comes after every
+ * write before it (or with the error of a reader that went away).
+ */
+function exitWhenWritten(code: number): void {
+  let left = 2;
+  const done = () => {
+    if (--left === 0) process.exit(code);
+  };
+  process.stdout.write("", done);
+  process.stderr.write("", done);
 }

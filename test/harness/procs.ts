@@ -36,7 +36,15 @@ export function tickflow(args: string[], env: Record<string, string> = {}): Proc
     err += d;
     if (process.env.TEST_LOG) process.stderr.write(d);
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  // The exit code, once stdout has been read to its end (or closed) too: "exit" can come before the
+  // last of what the process wrote. A grandchild holding stdout open (none should) costs at most 10 s.
+  const ended = new Promise<void>((resolve) => {
+    child.stdout!.once("close", resolve);
+    child.once("exit", () => setTimeout(resolve, 10_000).unref());
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => void ended.then(() => resolve({ code, signal }))),
+  );
   return {
     child,
     stdout: () => out,

@@ -38,6 +38,32 @@ test("cli - up --replay --speed max --once, then tail --all gives candles equal 
   }
 });
 
+
+test("cli - a large output read through a pipe arrives whole: tail --all of every trade of a pair (megabytes), the CLI exiting only once stdout has taken it; a reader that goes away stops it quietly", async () => {
+  // Runs after the up test above, whose trades are in TRADES. process.exit() right after the last
+  // write dropped what the pipe had not taken yet: `status --json | jq` at 1,000 pairs got 192 KB
+  // of 2.5 MB.
+  const subject = "md.trades.BTC-USDT";
+  const nc = await connect({ servers: server.url });
+  const held = (await (await jetstreamManager(nc)).streams.info("TRADES", { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+  await nc.close();
+  assert.ok(held > 10_000, `${held} messages on ${subject}`);
+  // A reader that takes nothing for the first 1.5 s, as a busy `jq` would: the CLI has written
+  // everything by then, and the pipe holds 64 KB of it.
+  const p = tickflow(["tail", subject, "--all", ...nats]);
+  p.child.stdout!.pause();
+  setTimeout(() => p.child.stdout!.resume(), 1500);
+  const r = await p.exited;
+  assert.equal(r.code, 0, p.stderr());
+  assert.ok(p.stdout().length > 1_000_000, `${p.stdout().length} bytes`);
+  assert.equal(jsonLines(p.stdout()).length, held);
+  // A reader that goes away after the first lines (`| head`): the CLI stops quietly.
+  const q = tickflow(["tail", subject, "--all", ...nats]);
+  q.child.stdout!.once("data", () => q.child.stdout!.destroy());
+  const rq = await q.exited;
+  assert.equal(rq.code, 0, q.stderr());
+  assert.doesNotMatch(q.stderr(), /EPIPE|Error/);
+});
 test("cli - up --once with --pairs follows only those of the recorded pairs, and ends when they have", async () => {
   const own = await NatsServer.start();
   try {
