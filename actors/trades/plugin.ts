@@ -152,7 +152,9 @@ export const tradesPlugin: Plugin = {
         startWhen: "all-subscribed", startGraceMs: 15_000,
       });
       process.stdout.write(`${JSON.stringify({ wsUrl: srv.wsUrl, restUrl: srv.restUrl, pairs: srv.pairs })}\n`);
-      process.stderr.write(`replaying ${srv.pairs.join(", ")} · WebSocket ${srv.wsUrl} · REST ${srv.restUrl}/0/public/Trades\n`);
+      // The pairs in full are in the JSON line above; a person reads a thousand of them as a count.
+      const shown = srv.pairs.length <= 8 ? srv.pairs.join(", ") : `${srv.pairs.length} pairs (${srv.pairs[0]} … ${srv.pairs[srv.pairs.length - 1]})`;
+      process.stderr.write(`replaying ${shown} · WebSocket ${srv.wsUrl} · REST ${srv.restUrl}/0/public/Trades\n`);
       await ctx.stopSignal;
       await srv.close();
     },
