@@ -41,6 +41,7 @@ const CORE_OPTIONS: Record<string, OptionSpec> = {
   follow: { type: "boolean", short: "f" },
   meta: { type: "boolean" },
   json: { type: "boolean" },
+  problems: { type: "boolean" },
   config: { type: "string" },
   codec: { type: "string" },
   timeout: { type: "string" },
@@ -241,8 +242,10 @@ Common options:
       },
       {
         name: "status", maxArgs: 0,
-        help: `  status [--json] [--nats URL]
+        help: `  status [--json] [--stages S,…] [--problems] [--nats URL]
       Every actor: stage, key, state, owner, last input sequence and time, lag, restarts,
+      dead letters, then a line per stage (actors by state, restarts, dead letters).
+      --stages: only those stages. --problems: only actors not running, or with restarts or
       dead letters. --json prints {"actors": [...], "members": [...]}.`,
         run: (ctx) => oneShot("status", ctx, (nc) => status(nc, ctx, cli.stageNames(), cli.outputs(), cli.notPerPair())),
       },
@@ -417,20 +420,45 @@ async function tail(ctx: CommandContext): Promise<void> {
 }
 
 async function status(nc: NatsConnection, ctx: CommandContext, stages: string[], outputs: Record<string, OutputOf>, notPerPair: string[]): Promise<void> {
+  // Thousands of actors at a thousand pairs: narrowed to some stages, or to what needs a look.
+  const only = ctx.flags.stages ? (ctx.flags.stages as string).split(",").map((x) => x.trim()).filter(Boolean) : null;
+  for (const st of only ?? []) if (!stages.includes(st)) usage(`status --stages: unknown stage "${st}" (stages: ${stages.join(", ")})`);
   const s = await clusterStatus(nc, stages, { outputs, notPerPair });
+  const ofStages = only ? s.actors.filter((a) => only.includes(a.stage)) : s.actors;
+  const shown = ctx.flags.problems ? ofStages.filter((a) => a.state !== "running" || a.restarts > 0 || a.deadLetters > 0) : ofStages;
   if (ctx.flags.json) {
-    process.stdout.write(JSON.stringify(s, null, 2) + "\n");
+    process.stdout.write(JSON.stringify({ ...s, actors: shown }, null, 2) + "\n");
     return;
   }
   const now = Date.now();
   const rows = [["STAGE", "KEY", "STATE", "OWNER", "LAST SEQ", "LAST INPUT", "LAG", "RESTARTS", "DLQ"]];
-  for (const a of s.actors) {
+  for (const a of shown) {
     rows.push([a.stage, a.key, a.state, a.owner ?? "-", String(a.lastSeq), a.lastInputAt ? `${((now - a.lastInputAt) / 1000).toFixed(1)}s ago` : "-",
       a.lag === null ? "-" : String(a.lag), String(a.restarts), String(a.deadLetters)]);
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(w[i])).join("  ").trimEnd() + "\n");
+  process.stdout.write("\n" + stageSummary(ofStages).join("\n") + "\n");
   process.stdout.write(`\n${s.members.length} member(s): ${s.members.map((m) => `${m.id} [${m.stages.join(",")}]`).join("; ") || "none"}\n`);
+}
+
+/** A line per stage: its actors by state, and their restarts and dead letters (e.g. `candles  999 actors: 998 running, 1 failed · 3 restarts`). */
+export function stageSummary(actors: { stage: string; state: string; restarts: number; deadLetters: number }[]): string[] {
+  const by = new Map<string, { n: number; states: Map<string, number>; restarts: number; dead: number }>();
+  for (const a of actors) {
+    let x = by.get(a.stage);
+    if (!x) by.set(a.stage, (x = { n: 0, states: new Map(), restarts: 0, dead: 0 }));
+    x.n++;
+    x.states.set(a.state, (x.states.get(a.state) ?? 0) + 1);
+    x.restarts += a.restarts;
+    x.dead += a.deadLetters;
+  }
+  const w = Math.max(0, ...[...by.keys()].map((k) => k.length));
+  return [...by].map(([stage, x]) => {
+    const states = [...x.states].sort((p, q) => q[1] - p[1]).map(([st, n]) => `${n} ${st}`).join(", ");
+    const extra = [x.restarts ? `${x.restarts} restart${x.restarts === 1 ? "" : "s"}` : "", x.dead ? `${x.dead} dead letter${x.dead === 1 ? "" : "s"}` : ""].filter(Boolean);
+    return `${stage.padEnd(w)}  ${x.n} actor${x.n === 1 ? "" : "s"}: ${states}${extra.length ? ` · ${extra.join(" · ")}` : ""}`;
+  });
 }
 
 async function pairs(ctx: CommandContext, nc: NatsConnection, js: JetStreamClient): Promise<void> {

@@ -121,6 +121,16 @@ test("cli - status --json lists one running actor per stage per pair while up ru
     assert.equal(s.members.length, 1);
     const text = await tickflowOk(["status", ...nats]);
     assert.match(text, /candles\s+ETH\/USDT\s+running/);
+    // With thousands of actors: a line per stage, one stage only, or only what needs a look.
+    assert.match(text, /^candles\s+\d+ actors?: (\d+ \w+, )*\d+ running/m);
+    const candles = JSON.parse(await tickflowOk(["status", "--json", "--stages", "candles", ...nats]));
+    assert.ok(candles.actors.length > 0 && candles.actors.every((a: any) => a.stage === "candles"), JSON.stringify(candles.actors.map((a: any) => a.stage)));
+    const problems = JSON.parse(await tickflowOk(["status", "--json", "--problems", ...nats]));
+    assert.ok(problems.actors.every((a: any) => a.state !== "running" || a.restarts > 0 || a.deadLetters > 0));
+    assert.ok(!problems.actors.some((a: any) => a.pair === "ETH/USDT"), "ETH/USDT's actors run without restarts or dead letters");
+    const bad = tickflow(["status", "--stages", "candels", ...nats]);
+    assert.equal((await bad.exited).code, 2);
+    assert.match(bad.stderr(), /unknown stage "candels"/);
   } finally {
     const r = await up.kill("SIGTERM");
     assert.equal(r.code, 0, `graceful exit on SIGTERM:\n${up.stderr()}`);
