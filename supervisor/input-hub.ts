@@ -27,6 +27,13 @@
 //   still full after `stuckMs` (an actor stuck, not slow) drops its queue and catches up the same
 //   way from the last message it took, and the hub reads on: one stuck actor neither holds the
 //   others back nor grows memory without bound.
+// - At most `maxCatchUps` catch-up consumers of a stream run at once. A worker that starts behind
+//   its input with a thousand actors (a stage added to a running system, a restart after an
+//   outage) had a thousand consumers at once, each pulling up to `batch` messages into memory:
+//   a sentiment worker with 999 pairs peaked at 261 MB catching up 23 candles each, and a longer
+//   outage would have buffered far more. The rest wait their turn, their live queues filling
+//   (and, past `stuckMs` full, dropping as any stuck subscription's do). A catch-up pulls
+//   `catchUpBatch` messages at a time, so catching up holds at most maxCatchUps × catchUpBatch.
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, MsgRequest } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -45,9 +52,13 @@ export type InputHubOptions = {
   ringSize: number;
   /** Messages asked for per pull, by the hub and by catch-up consumers. */
   batch: number;
+  /** Catch-up consumers of one stream running at once; further subscriptions behind wait their turn. */
+  maxCatchUps: number;
+  /** Messages a catch-up consumer asks for per pull: with maxCatchUps, what catching up may hold in memory at once. */
+  catchUpBatch: number;
 };
 
-export const DEFAULT_HUB_OPTIONS: InputHubOptions = { maxQueuedPerSubscription: 4096, stuckMs: 2000, maxQueued: 65_536, ringSize: 10_000, batch: 2048 };
+export const DEFAULT_HUB_OPTIONS: InputHubOptions = { maxQueuedPerSubscription: 4096, stuckMs: 2000, maxQueued: 65_536, ringSize: 10_000, batch: 2048, maxCatchUps: 64, catchUpBatch: 512 };
 
 /** True if `subject` matches the NATS filter `filter` (tokens, `*` for one, `>` for the rest). */
 export function subjectMatches(filter: string, subject: string): boolean {
@@ -103,7 +114,7 @@ export class InputHubs {
   }
 
   /** Per stream: subscriptions, last sequence read, messages queued (for status and tests). */
-  stats(): { stream: string; subscriptions: number; lastDispatched: number; queued: number; catchUps: number }[] {
+  stats(): { stream: string; subscriptions: number; lastDispatched: number; queued: number; catchUps: number; catchUpsPeak: number }[] {
     return [...this.hubs.values()].map((h) => h.stats());
   }
 
@@ -138,6 +149,10 @@ class StreamHub {
   private tail: Promise<number> | null = null;
   private tailAt = 0;
   catchUps = 0;
+  /** Catch-up consumers running now, the most that ever ran at once, and the subscriptions waiting for a turn. */
+  catchUpsNow = 0;
+  catchUpsPeak = 0;
+  private readonly catchUpWaiters: (() => void)[] = [];
 
   constructor(
     readonly stream: string,
@@ -148,7 +163,26 @@ class StreamHub {
   ) {}
 
   stats() {
-    return { stream: this.stream, subscriptions: this.subs.size, lastDispatched: this.lastDispatched, queued: this.queued, catchUps: this.catchUps };
+    return { stream: this.stream, subscriptions: this.subs.size, lastDispatched: this.lastDispatched, queued: this.queued, catchUps: this.catchUps, catchUpsPeak: this.catchUpsPeak };
+  }
+
+  /** Waits for a catch-up turn; false if the subscription stopped meanwhile (its turn goes to the next). */
+  async catchUpTurn(stopped: () => boolean): Promise<boolean> {
+    while (this.catchUpsNow >= this.o.maxCatchUps) {
+      await new Promise<void>((r) => this.catchUpWaiters.push(r));
+      if (stopped()) {
+        this.catchUpWaiters.shift()?.();
+        return false;
+      }
+    }
+    this.catchUpsNow++;
+    if (this.catchUpsNow > this.catchUpsPeak) this.catchUpsPeak = this.catchUpsNow;
+    return true;
+  }
+
+  catchUpDone(): void {
+    this.catchUpsNow--;
+    this.catchUpWaiters.shift()?.();
   }
 
   async subscribe(filter: string, from: number, fromStream: boolean): Promise<InputSubscription> {
@@ -365,6 +399,8 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
   /** True while the reader waits for a message (it has applied everything it took). */
   private idle = false;
   private catchIter: ConsumerMessages | null = null;
+  /** This subscription holds one of its hub's catch-up turns (see catchUpTurn). */
+  private holdsCatchUp = false;
   private iterated = false;
 
   readonly matches: (subject: string) => boolean;
@@ -432,7 +468,16 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
     this.queue = [];
     this.qHead = 0;
     this.catchIter?.stop();
+    // Here too, not only when the catch-up loop ends: a reader that stops iterating (its actor
+    // crashed mid-catch-up) never resumes that loop, and its turn would be lost for good.
+    this.releaseCatchUp();
     this.notify();
+  }
+
+  private releaseCatchUp(): void {
+    if (!this.holdsCatchUp) return;
+    this.holdsCatchUp = false;
+    this.hub.catchUpDone();
   }
 
   /**
@@ -504,24 +549,30 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
     // The stream's message-get API takes next_by_subj (wildcards too) since nats-server 2.9; the client's type lists it only for direct gets.
     const first = await jsm.streams.getMessage(stream, { next_by_subj: this.filter, seq: this.next } as unknown as MsgRequest);
     if (!first || first.seq > to) return;
-    this.hub.catchUps++;
-    const consumer = await js.consumers.get(stream, { filter_subjects: this.filter, opt_start_seq: first.seq });
-    const iter = await consumer.consume({ max_messages: Math.min(this.hub.o.batch, to - first.seq + 1) });
-    this.catchIter = iter;
-    if (this.stopped) iter.stop();
+    if (!(await this.hub.catchUpTurn(() => this.stopped))) return;
+    this.holdsCatchUp = true;
     try {
-      for await (const m of iter) {
-        if (this.stopped || m.seq > to) break;
-        if (m.seq >= this.next) {
-          this.next = m.seq + 1;
-          yield m;
+      this.hub.catchUps++;
+      const consumer = await js.consumers.get(stream, { filter_subjects: this.filter, opt_start_seq: first.seq });
+      const iter = await consumer.consume({ max_messages: Math.min(this.hub.o.catchUpBatch, to - first.seq + 1) });
+      this.catchIter = iter;
+      if (this.stopped) iter.stop();
+      try {
+        for await (const m of iter) {
+          if (this.stopped || m.seq > to) break;
+          if (m.seq >= this.next) {
+            this.next = m.seq + 1;
+            yield m;
+          }
+          // Nothing more of ours in the stream now: whatever comes later is after `to`, so queued.
+          if (m.seq >= to || m.info.pending === 0) break;
         }
-        // Nothing more of ours in the stream now: whatever comes later is after `to`, so queued.
-        if (m.seq >= to || m.info.pending === 0) break;
+      } finally {
+        iter.stop();
+        this.catchIter = null;
       }
     } finally {
-      iter.stop();
-      this.catchIter = null;
+      this.releaseCatchUp();
     }
   }
 }

@@ -61,7 +61,7 @@ test("input hub - live, ring, catch-up and overflowing subscriptions each get ex
   await publish(subjects, 1500, sent);
 
   // A tiny ring and queue, so every way of starting and of falling behind is taken.
-  const hubs = new InputHubs(env.js, quietLog, { ringSize: 200, maxQueuedPerSubscription: 40, stuckMs: 300, maxQueued: 10_000, batch: 64 });
+  const hubs = new InputHubs(env.js, quietLog, { ringSize: 200, maxQueuedPerSubscription: 40, stuckMs: 300, maxQueued: 10_000, batch: 64, catchUpBatch: 64 });
   const warm = await hubs.subscribe("HUBT", "h.a.P1", 1_000_000); // starts the reader near the tail
   const tailSeq = sent[sent.length - 1].seq;
   await check(() => hubs.stats()[0].lastDispatched >= tailSeq, 10_000, "the hub to read up to the tail");
@@ -94,6 +94,48 @@ test("input hub - live, ring, catch-up and overflowing subscriptions each get ex
   assert.equal(st.subscriptions, 1, "a subscription whose iteration ended is gone; the unread one stays");
   warm.stop();
   hubs.close();
+});
+
+test("input hub - subscriptions that all start behind take turns (at most maxCatchUps catch-up consumers at once) and each still gets exactly its messages; a reader that stops mid-catch-up gives its turn back", async () => {
+  const subjects = Array.from({ length: 30 }, (_, i) => `h.t.P${i}`);
+  const sent: Sent[] = [];
+  await publish(subjects, 600, sent);
+  const from = sent[0].seq;
+  // No ring and small pulls: every subscription behind the reader needs a catch-up consumer, and each takes several pulls.
+  const hubs = new InputHubs(env.js, quietLog, { ringSize: 0, catchUpBatch: 8, maxCatchUps: 3 });
+  const warm = await hubs.subscribe("HUBT", "h.t.P0", 1_000_000);
+  const tailSeq = sent[sent.length - 1].seq;
+  await check(() => hubs.stats()[0].lastDispatched >= tailSeq, 10_000, "the hub to read up to the tail");
+  const subs = await Promise.all(subjects.map((f) => hubs.subscribe("HUBT", f, from)));
+  const more = publish(subjects, 300, sent);
+  const results = await Promise.all(subjects.map(async (f, i) => {
+    await more;
+    const want = sent.filter((x) => x.subject === f).map((x) => x.seq);
+    return { f, want, got: await take(subs[i], want.length) };
+  }));
+  for (const { f, want, got } of results) assert.deepEqual(got, want, `${f}: exactly its messages, in order`);
+  const st = hubs.stats()[0];
+  assert.ok(st.catchUps >= subjects.length, `every subscription caught up through a consumer (${st.catchUps})`);
+  assert.ok(st.catchUpsPeak <= 3, `at most 3 catch-up consumers at once (${st.catchUpsPeak})`);
+  assert.ok(st.catchUpsPeak >= 2, `they did run side by side (${st.catchUpsPeak})`);
+  warm.stop();
+  hubs.close();
+
+  // One turn only: a reader that takes one message of its catch-up and is then stopped without
+  // being iterated again (its actor crashed) must not keep the turn, or nobody catches up again.
+  const one = new InputHubs(env.js, quietLog, { ringSize: 0, catchUpBatch: 4, maxCatchUps: 1 });
+  const warm1 = await one.subscribe("HUBT", "h.t.P0", 1_000_000);
+  await check(() => one.stats()[0].lastDispatched >= sent[sent.length - 1].seq, 10_000, "the second hub to read up to the tail");
+  const abandoned = await one.subscribe("HUBT", "h.t.P1", from);
+  const it = abandoned[Symbol.asyncIterator]();
+  assert.equal((await it.next()).value?.subject, "h.t.P1");
+  abandoned.stop();
+  const next = await one.subscribe("HUBT", "h.t.P2", from);
+  const want = sent.filter((x) => x.subject === "h.t.P2").map((x) => x.seq);
+  const got = await Promise.race([take(next, want.length), new Promise<null>((r) => setTimeout(() => r(null), 10_000).unref())]);
+  assert.deepEqual(got, want, "the next subscription behind caught up (null: it waited for a turn that never came back)");
+  warm1.stop();
+  one.close();
 });
 
 test("input hub - caughtUp is false while a reader has messages to take and true once it has applied everything", async () => {
