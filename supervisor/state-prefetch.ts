@@ -89,14 +89,15 @@ export async function prefetchStates(js: JetStreamClient, bucket: string, keys: 
   for (const k of keys) {
     const m = last.get(prefix + k);
     if (m === undefined) continue;
-    if (m === null) {
-      out.set(k, null);
-      continue;
-    }
-    const op = m.headers?.get("KV-Operation");
-    out.set(k, { value: m.data, revision: m.seq, operation: op === "DEL" || op === "PURGE" ? op : "PUT", length: m.data.length });
+    out.set(k, m && kvEntryOf(m));
   }
   return out;
+}
+
+/** A KV bucket's stream message as the entry the KV client would return (revision = stream sequence; a delete or purge marker by its header). */
+export function kvEntryOf(m: LastMsg): StateEntry {
+  const op = m.headers?.get("KV-Operation");
+  return { value: m.data, revision: m.seq, operation: op === "DEL" || op === "PURGE" ? op : "PUT", length: m.data.length };
 }
 
 /**

@@ -11,7 +11,7 @@ import { pairToToken } from "../../protocol/pairs.js";
 import { ARTIFACTS_BUCKET, BUCKETS } from "../../protocol/streams.js";
 import { timeframeMs } from "../../protocol/timeframes.js";
 import { emptyRecord, type RegistryRecord } from "./registry-record.js";
-import { LastMsgLoader } from "../../supervisor/state-prefetch.js";
+import { kvEntryOf, LastMsgLoader } from "../../supervisor/state-prefetch.js";
 
 export function recordKey(pair: string, horizon: string): string {
   return `${pairToToken(pair)}.${horizon}`;
@@ -60,9 +60,9 @@ export class Registry {
   async get(pair: string, horizon: string): Promise<{ record: RegistryRecord; revision: number }> {
     const key = recordKey(pair, horizon);
     const m = await this.records.get(`$KV.${BUCKETS.models}.${key}`);
-    const op = m?.headers?.get("KV-Operation");
-    if (!m || op === "DEL" || op === "PURGE" || m.data.length === 0) return { record: emptyRecord(pair, horizon, timeframeMs(horizon) / 1000), revision: 0 };
-    return { record: parseRecord(m.data, key), revision: m.seq };
+    const e = m && kvEntryOf(m);
+    if (!e || e.operation !== "PUT" || e.length === 0) return { record: emptyRecord(pair, horizon, timeframeMs(horizon) / 1000), revision: 0 };
+    return { record: parseRecord(e.value, key), revision: e.revision };
   }
 
   /** Applies `change` to the current record with compare-and-set, retrying on a concurrent write. */
