@@ -31,8 +31,10 @@ export type PairsRow = {
   trades: number;
   seconds: number;
   tradesPerSec: number;
-  /** This row's rate over the 3-pair row's. */
+  /** This row's rate over the 3-pair row's (each the median of its runs). */
   ratio: number;
+  /** Each run's rate over the 3-pair rate of the same round. */
+  runRatios: number[];
   /** The rate from the moment every actor runs to the end (start-up is allRunningSec, reported apart), and its ratio to the 3-pair row's. */
   runningTradesPerSec: number;
   runningRatio: number;
@@ -53,7 +55,8 @@ export type PairsRow = {
   natsCpuSec: number;
 };
 
-export type PairsResult = { rows: PairsRow[]; trades: number; kbPerIdleActor: number | null };
+/** rows: per number of pairs, its median run (by seconds); leases lost, restarts and dead letters are the most of any run. */
+export type PairsResult = { rows: PairsRow[]; runs: number; trades: number; kbPerIdleActor: number | null };
 
 type ChildArgs = { natsPid?: number; nats: string; wsUrl: string; restUrl: string; pairs: string[]; endOfInput: Record<string, number>; trades: number };
 
@@ -65,37 +68,57 @@ function recorded() {
   return [...readTrades(BTC_FILE), ...readTrades(ETH_FILE)].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
 }
 
-export async function pairsBench(opts: { counts?: number[]; log?: (s: string) => void } = {}): Promise<PairsResult> {
+export async function pairsBench(opts: { counts?: number[]; runs?: number; log?: (s: string) => void } = {}): Promise<PairsResult> {
   const raw = recorded();
-  const rows: PairsRow[] = [];
-  for (const n of opts.counts ?? PAIR_COUNTS) {
-    const records = dealOverPairs(raw, n);
-    const { server, stop: stopServer } = await startNatsServer(`pairs ${n} nats-server`);
-    const replay = await startKrakenReplayServer({ trades: records, host: "127.0.0.1", port: 0, speed: "max", startWhen: "all-subscribed", startGraceMs: 60_000 });
-    const closeReplay = defer("pairs replay server", () => replay.close());
-    try {
-      const args: ChildArgs = { natsPid: server.pid, nats: server.url, wsUrl: replay.wsUrl, restUrl: replay.restUrl, pairs: replay.pairs, endOfInput: replay.lastTradeIds, trades: records.length };
-      const r = await runChild(args);
-      const row: PairsRow = { ...r, ratio: NaN, runningRatio: NaN };
-      rows.push(row);
-      opts.log?.(`pairs ${n}: ${Math.round(row.tradesPerSec)} trades/s, all running after ${row.allRunningSec.toFixed(1)} s, peak ${row.peakRssMb} MB, idle ${row.idleRssMb} MB, ${row.natsConnections} NATS connections, ${row.leasesLost} leases lost`);
-    } finally {
-      await closeReplay();
-      await stopServer();
+  const counts = opts.counts ?? PAIR_COUNTS;
+  const runs = opts.runs ?? 1;
+  // Runs are short (a few seconds) on a shared box, so a single run per size scatters. Sizes are
+  // taken in turn, run after run (3, 100, 300, 1000, 3, 100, …), so a neighbour's burst hits every
+  // size alike; each size reports its median run, and each run's ratio is against the 3-pair run
+  // of the same round.
+  const byCount = new Map<number, Omit<PairsRow, "ratio" | "runningRatio" | "runRatios">[]>(counts.map((n) => [n, []]));
+  const dealt = new Map(counts.map((n) => [n, dealOverPairs(raw, n)]));
+  for (let run = 0; run < runs; run++) {
+    for (const n of counts) {
+      const records = dealt.get(n)!;
+      const { server, stop: stopServer } = await startNatsServer(`pairs ${n} nats-server`);
+      const replay = await startKrakenReplayServer({ trades: records, host: "127.0.0.1", port: 0, speed: "max", startWhen: "all-subscribed", startGraceMs: 60_000 });
+      const closeReplay = defer("pairs replay server", () => replay.close());
+      try {
+        const args: ChildArgs = { natsPid: server.pid, nats: server.url, wsUrl: replay.wsUrl, restUrl: replay.restUrl, pairs: replay.pairs, endOfInput: replay.lastTradeIds, trades: records.length };
+        const r = await runChild(args);
+        byCount.get(n)!.push(r);
+        opts.log?.(`pairs ${n}${runs > 1 ? ` (run ${run + 1}/${runs})` : ""}: ${Math.round(r.tradesPerSec)} trades/s, all running after ${r.allRunningSec.toFixed(1)} s, peak ${r.peakRssMb} MB, idle ${r.idleRssMb} MB, ${r.natsConnections} NATS connections, ${r.leasesLost} leases lost`);
+      } finally {
+        await closeReplay();
+        await stopServer();
+      }
     }
   }
-  const base = rows.find((r) => r.pairs === 3) ?? rows[0];
-  for (const r of rows) {
-    r.ratio = r.tradesPerSec / base.tradesPerSec;
-    r.runningRatio = r.runningTradesPerSec / base.runningTradesPerSec;
-  }
+  const baseRuns = byCount.get(counts.includes(3) ? 3 : counts[0])!;
+  const medianRun = <T extends { seconds: number }>(xs: T[]): T => [...xs].sort((a, b) => a.seconds - b.seconds)[Math.floor((xs.length - 1) / 2)];
+  const base = medianRun(baseRuns);
+  const rows: PairsRow[] = counts.map((n) => {
+    const all = byCount.get(n)!;
+    const m = medianRun(all);
+    return {
+      ...m,
+      // Leases lost, restarts and dead letters: any run's count, not the median's.
+      leasesLost: Math.max(...all.map((r) => r.leasesLost)),
+      restarts: Math.max(...all.map((r) => r.restarts)),
+      deadLetters: Math.max(...all.map((r) => r.deadLetters)),
+      ratio: m.tradesPerSec / base.tradesPerSec,
+      runningRatio: m.runningTradesPerSec / base.runningTradesPerSec,
+      runRatios: all.map((r, i) => r.tradesPerSec / baseRuns[i].tradesPerSec),
+    };
+  });
   const first = rows[0];
   const last = rows[rows.length - 1];
   const kbPerIdleActor = rows.length > 1 && last.actors > first.actors ? ((last.idleRssMb - first.idleRssMb) * 1024) / (last.actors - first.actors) : null;
-  return { rows, trades: first?.trades ?? 0, kbPerIdleActor };
+  return { rows, runs, trades: first?.trades ?? 0, kbPerIdleActor };
 }
 
-function runChild(args: ChildArgs): Promise<Omit<PairsRow, "ratio" | "runningRatio">> {
+function runChild(args: ChildArgs): Promise<Omit<PairsRow, "ratio" | "runningRatio" | "runRatios">> {
   const me = fileURLToPath(import.meta.url);
   return new Promise((resolve, reject) => {
     const prof = process.env.PAIRS_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PAIRS_CPU_PROF}`] : [];
@@ -164,7 +187,7 @@ async function child(a: ChildArgs): Promise<void> {
   await new Promise((r) => setTimeout(r, 2000));
   global.gc?.();
   const idleRss = process.memoryUsage().rss;
-  const row: Omit<PairsRow, "ratio" | "runningRatio"> = {
+  const row: Omit<PairsRow, "ratio" | "runningRatio" | "runRatios"> = {
     pairs: a.pairs.length, actors: status.length, trades: a.trades, seconds, tradesPerSec: a.trades / seconds, allRunningSec,
     // The replay server holds its trades until every followed pair has subscribed, so no trade moves before every trades actor runs.
     runningTradesPerSec: a.trades / (seconds - allRunningSec),

@@ -120,9 +120,11 @@ export function formatReport(r: BenchReport): string {
     line();
     line(`4. Pairs: the same ${int(p.trades)} recorded trades dealt over N pairs, one worker (trades → candles → indicators)`);
     line(`   trades/s and its ratio count from the worker's start; "once running" counts from when every actor runs (the start-up is "all running")`);
-    line(`   pairs  actors  trades/s  ratio to 3  once running  ratio to 3  all running  peak RSS  idle RSS  NATS conns  leases lost  restarts  dead letters`);
+    line(`   ${p.runs} run${p.runs === 1 ? "" : "s"} per row, sizes taken in turn; each row is its median run; "runs" is each run's ratio to the 3-pair run of its round`);
+    line(`   pairs  actors  trades/s  ratio to 3  runs              once running  ratio to 3  all running  peak RSS  idle RSS  NATS conns  leases lost  restarts  dead letters`);
     for (const w of p.rows) {
-      line(`   ${String(w.pairs).padStart(5)}  ${String(w.actors).padStart(6)}  ${int(w.tradesPerSec).padStart(8)}  ${fixed(w.ratio, 2).padStart(10)}  ${int(w.runningTradesPerSec).padStart(12)}  ${fixed(w.runningRatio, 2).padStart(10)}  ${(fixed(w.allRunningSec, 1) + " s").padStart(11)}  ${(w.peakRssMb + " MB").padStart(8)}  ${(w.idleRssMb + " MB").padStart(8)}  ${String(w.natsConnections).padStart(10)}  ${String(w.leasesLost).padStart(11)}  ${String(w.restarts).padStart(8)}  ${String(w.deadLetters).padStart(12)}`);
+      const runRatios = (w.runRatios ?? []).map((x) => fixed(x, 2)).join(" ");
+      line(`   ${String(w.pairs).padStart(5)}  ${String(w.actors).padStart(6)}  ${int(w.tradesPerSec).padStart(8)}  ${fixed(w.ratio, 2).padStart(10)}  ${runRatios.padEnd(16)}  ${int(w.runningTradesPerSec).padStart(12)}  ${fixed(w.runningRatio, 2).padStart(10)}  ${(fixed(w.allRunningSec, 1) + " s").padStart(11)}  ${(w.peakRssMb + " MB").padStart(8)}  ${(w.idleRssMb + " MB").padStart(8)}  ${String(w.natsConnections).padStart(10)}  ${String(w.leasesLost).padStart(11)}  ${String(w.restarts).padStart(8)}  ${String(w.deadLetters).padStart(12)}`);
     }
     if (p.kbPerIdleActor !== null) line(`   RSS per idle actor: ${fixed(p.kbPerIdleActor, 1)} KB (slope of idle RSS from the fewest to the most actors)`);
     // What the ratio is made of: more pairs make more messages from the same trades. At the

@@ -5,7 +5,7 @@
 // Options (after `npm run bench --`):
 //   --only raw,pipeline,failover,pairs,joined,gateway,sink,sentiment,predict,train   run only some parts (default: all)
 //   --trades N                     target input size (default 200000; rounded to whole copies of the recorded data)
-//   --runs N                       raw and pipeline repetitions, interleaved (default 3)
+//   --runs N                       raw and pipeline repetitions, interleaved; also runs per pairs row, sizes taken in turn (default 3)
 //   --rounds N                     failover kills (default 5)
 // Profiling the pipeline alone:
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/run.ts --only pipeline --runs 1
@@ -108,7 +108,7 @@ async function main(): Promise<number> {
 
   if (only.has("pairs")) {
     try {
-      report.pairs = await pairsBench({ log: progress });
+      report.pairs = await pairsBench({ runs, log: progress });
     } catch (err) {
       report.errors.push(`pairs: ${(err as Error).stack ?? err}`);
     }
