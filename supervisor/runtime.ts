@@ -148,6 +148,10 @@ export class Supervisor {
       pool.start();
     }
     this.started = true;
+    // The watches are ready: place now. Their events kick a pass only once all three are ready,
+    // so pairs that were already there when this member started (a restart, a replica joining)
+    // otherwise waited for the periodic pass, up to 500 ms.
+    this.kick();
     this.o.log.info({ member: this.id, stages: this.o.stages.map((s) => s.stage) }, "supervisor started");
   }
 
