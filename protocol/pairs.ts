@@ -42,3 +42,8 @@ export function normalizePair(input: string): string {
   }
   return pair;
 }
+
+/** Pairs on a line for people: up to eight by name; more as a count with the first and last (a thousand names made a 10 KB line). */
+export function pairsForPeople(pairs: string[]): string {
+  return pairs.length <= 8 ? pairs.join(", ") : `${pairs.length} pairs (${pairs[0]} … ${pairs[pairs.length - 1]})`;
+}

@@ -9,7 +9,7 @@ import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jets
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeMsg, jsonReplacer } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
-import { normalizePair, pairToToken } from "../protocol/pairs.js";
+import { normalizePair, pairsForPeople, pairToToken } from "../protocol/pairs.js";
 import { isPlainKey } from "./actor-key.js";
 import { bootstrap, openBuckets } from "../protocol/streams.js";
 import type { ActorDef } from "./actor.js";
@@ -320,7 +320,7 @@ Common options:
       worker = await startWorker({ nc, config, log, id: `up-${hostname()}`, stages: defs, ignoreLeases: unsafeSplitBrain() });
       await addPairs(js, pairList);
       const notes = contributions.map((c) => c.note).filter(Boolean);
-      process.stderr.write(`tickflow up: NATS ${natsUrl} · pairs ${pairList.length <= 8 ? pairList.join(", ") : `${pairList.length}`}${notes.length ? ` · ${notes.join(" · ")}` : ""}\n`);
+      process.stderr.write(`tickflow up: NATS ${natsUrl} · ${pairList.length <= 8 ? `pairs ${pairsForPeople(pairList)}` : pairsForPeople(pairList)}${notes.length ? ` · ${notes.join(" · ")}` : ""}\n`);
       for (const c of contributions) await c.started?.(worker.sup);
       if (flags.once) {
         const sup = worker.sup;
@@ -468,12 +468,12 @@ async function pairs(ctx: CommandContext, nc: NatsConnection, js: JetStreamClien
     if (rest.length === 0) usage("pairs add needs at least one pair, e.g. pairs add BTC/USD");
     const list = rest.flatMap((p) => p.split(",")).filter(Boolean).map(normalizePair);
     await addPairs(js, list);
-    process.stdout.write(`added: ${list.join(", ")}\n`);
+    process.stdout.write(`added: ${pairsForPeople(list)}\n`);
   } else if (sub === "rm") {
     if (rest.length === 0) usage("pairs rm needs at least one pair");
     const list = rest.flatMap((p) => p.split(",")).filter(Boolean).map(normalizePair);
     await removePairs(js, list);
-    process.stdout.write(`removed: ${list.join(", ")}\n`);
+    process.stdout.write(`removed: ${pairsForPeople(list)}\n`);
   } else if (sub === "ls" || sub === undefined) {
     if (rest.length > 0) usage(`pairs ls takes no arguments (got "${rest.join(" ")}")`);
     for (const p of await listPairs(js)) process.stdout.write(`${p}\n`);

@@ -4,6 +4,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { normalizePair, pairToToken } from "../protocol/pairs.js";
 import { BUCKETS, bucketKeys, openBuckets } from "../protocol/streams.js";
 import { inLanes } from "./lanes.js";
+import { prefetchStates } from "./state-prefetch.js";
 
 /**
  * Creates in flight at once. With 64, adding a thousand pairs took 0.8–1.3 s at `up`'s start while
@@ -38,10 +39,15 @@ export async function removePairs(js: JetStreamClient, pairs: string[]): Promise
 
 export async function listPairs(js: JetStreamClient): Promise<string[]> {
   const kv = await openBuckets(js);
+  const keys = await bucketKeys(await js.jetstreamManager(), BUCKETS.pairs);
+  // Every key's newest entry in one read (a removed pair's is a delete marker); a get per key,
+  // one after another, made \`pairs ls\` of a thousand pairs take half a second.
+  const read = await prefetchStates(js, BUCKETS.pairs, keys);
   const out: string[] = [];
-  for (const k of await bucketKeys(await js.jetstreamManager(), BUCKETS.pairs)) {
-    const e = await kv.pairs.get(k);
+  for (const k of keys) {
+    const e = read.has(k) ? read.get(k) : await kv.pairs.get(k);
     if (e && e.operation === "PUT") out.push(normalizePair(k));
   }
   return out.sort();
 }
+

@@ -82,7 +82,7 @@ async function readLastPerSubject(js: JetStreamClient, stream: string, filter: s
 }
 
 /** The checkpoints of `keys` in the KV bucket `bucket` (see lastPerSubject for what the map says). */
-export async function prefetchStates(js: JetStreamClient, bucket: string, keys: string[], log: Logger): Promise<Map<string, StateEntry | null>> {
+export async function prefetchStates(js: JetStreamClient, bucket: string, keys: string[], log?: Logger): Promise<Map<string, StateEntry | null>> {
   const prefix = `$KV.${bucket}.`;
   const last = await lastPerSubject(js, `KV_${bucket}`, `${prefix}>`, keys.map((k) => prefix + k), log);
   const out = new Map<string, StateEntry | null>();

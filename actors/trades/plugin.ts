@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Plugin, UpContext, UpContribution } from "../../supervisor/plugin.js";
+import { pairsForPeople } from "../../protocol/pairs.js";
 import { subjects } from "../../protocol/subjects.js";
 import { lastPublishedTrade, tradesActor, TRADES_STAGE } from "./actor.js";
 import { startKrakenReplayServer } from "./kraken-replay-server.js";
@@ -153,7 +154,7 @@ export const tradesPlugin: Plugin = {
       });
       process.stdout.write(`${JSON.stringify({ wsUrl: srv.wsUrl, restUrl: srv.restUrl, pairs: srv.pairs })}\n`);
       // The pairs in full are in the JSON line above; a person reads a thousand of them as a count.
-      const shown = srv.pairs.length <= 8 ? srv.pairs.join(", ") : `${srv.pairs.length} pairs (${srv.pairs[0]} … ${srv.pairs[srv.pairs.length - 1]})`;
+      const shown = pairsForPeople(srv.pairs);
       process.stderr.write(`replaying ${shown} · WebSocket ${srv.wsUrl} · REST ${srv.restUrl}/0/public/Trades\n`);
       await ctx.stopSignal;
       await srv.close();

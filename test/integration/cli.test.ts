@@ -182,4 +182,11 @@ test("cli - pairs add/ls/rm edit the desired pairs", async () => {
   assert.match(await tickflowOk(["pairs", "ls", ...nats]), /SOL\/USD\n(.|\n)*XRP\/USD|XRP\/USD\n(.|\n)*SOL\/USD/);
   await tickflowOk(["pairs", "rm", "SOL/USD", ...nats]);
   assert.doesNotMatch(await tickflowOk(["pairs", "ls", ...nats]), /SOL\/USD/);
+  // Many pairs: the output names them as a count, and ls reads the bucket in one pass (a removed
+  // pair's newest entry is its delete marker, so it is not listed).
+  const many = Array.from({ length: 40 }, (_, i) => `L${String(i).padStart(3, "0")}/USD`);
+  assert.equal(await tickflowOk(["pairs", "add", many.join(","), ...nats]), "added: 40 pairs (L000/USD … L039/USD)\n");
+  assert.equal(await tickflowOk(["pairs", "rm", "L005/USD,L007/USD", ...nats]), "removed: L005/USD, L007/USD\n");
+  const listed = (await tickflowOk(["pairs", "ls", ...nats])).split("\n").filter((l) => l.startsWith("L0"));
+  assert.deepEqual(listed, many.filter((p) => p !== "L005/USD" && p !== "L007/USD"));
 });
