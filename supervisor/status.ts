@@ -1,15 +1,17 @@
 // `tickflow status`: every actor of the cluster. Live processes answer the micro-service stats
 // request; actors that no live process runs are listed from the leases and checkpoints, so a
 // desired actor never silently disappears from the report.
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
 import { decode } from "../protocol/codec.js";
 import { isPair, normalizePair } from "../protocol/pairs.js";
 import { BUCKETS, bucketKeys, openBuckets } from "../protocol/streams.js";
 import type { ActorStatus } from "./actor-cell.js";
 import { actorKey, isPlainKey } from "./actor-key.js";
 import type { LeaseValue, MemberValue } from "./runtime.js";
-import { SERVICE_NAME, type ProcessStatus } from "./service.js";
+import { lastPerSubject, prefetchStates, type StateEntry } from "./state-prefetch.js";
+import { SERVICE_NAME, type ProcessStatus, type StatusPage, type StatusSummary } from "./service.js";
 
 export type ClusterActor = Omit<ActorStatus, "owner"> & { owner: string | null };
 export type ClusterStatus = { members: MemberValue[]; actors: ClusterActor[] };
@@ -29,8 +31,10 @@ export async function clusterStatus(
     if (e && e.operation === "PUT") members.push(e.json<MemberValue>());
   }
   const replies: ProcessStatus[] = [];
+  const pageSubjects: string[] = [];
+  const waitMs = opts.waitMs ?? 2000;
   const it = await nc.requestMany(`$SRV.STATS.${SERVICE_NAME}`, "", {
-    maxWait: opts.waitMs ?? 2000,
+    maxWait: waitMs,
     strategy: "stall",
     stall: 300,
     noMux: true,
@@ -38,9 +42,11 @@ export async function clusterStatus(
   try {
     for await (const m of it) {
       try {
-        const s = m.json<{ endpoints?: { data?: ProcessStatus }[] }>();
-        const data = s.endpoints?.find((e) => e.data && (e.data as ProcessStatus).actors)?.data;
-        if (data) replies.push(data);
+        const s = m.json<{ endpoints?: { data?: Partial<StatusSummary & ProcessStatus> }[] }>();
+        const data = s.endpoints?.find((e) => e.data && (e.data.statusSubject || e.data.actors))?.data;
+        // A process from before paged status carries its actors in the stats themselves.
+        if (data?.actors) replies.push(data as ProcessStatus);
+        else if (data?.statusSubject) pageSubjects.push(data.statusSubject);
       } catch {
         // a reply from something else answering $SRV; ignore
       }
@@ -49,6 +55,23 @@ export async function clusterStatus(
     // No live process answers: the report below comes from leases and checkpoints alone.
     if (!/no responders/i.test(String((err as Error).message))) throw err;
   }
+  // Each live process's actors, a page at a time (service.ts). A process that stops answering
+  // midway keeps what it sent; its other actors are listed from the leases below.
+  await Promise.all(pageSubjects.map(async (subject) => {
+    let after: string | null = null;
+    do {
+      const m: Msg | null = await nc.request(subject, JSON.stringify({ after }), { timeout: waitMs }).catch(() => null);
+      let page: StatusPage | { error: string } | null = null;
+      try {
+        page = m && m.json<StatusPage | { error: string }>();
+      } catch {
+        return; // not our endpoint's answer
+      }
+      if (!page || "error" in page) return;
+      replies.push(page);
+      after = page.next;
+    } while (after !== null);
+  }));
   const actors = new Map<string, ClusterActor>();
   for (const r of replies) {
     for (const a of r.actors) {
@@ -60,21 +83,14 @@ export async function clusterStatus(
       if (!prev || (prev.state !== "running" && a.state === "running")) actors.set(k, a);
     }
   }
-  const notRunning = async (stage: string, key: string): Promise<void> => {
+  // Desired actors no live process reported: their lease says who holds them (or that they
+  // failed), their checkpoint or output where they stopped. Read together (state-prefetch.ts):
+  // a stopped cluster of a thousand pairs is six thousand actors, and a few requests each, one
+  // after another, took seconds.
+  const missing = new Map<string, { stage: string; key: string }>();
+  const consider = (stage: string, key: string) => {
     const k = actorKey(stage, key);
-    if (actors.has(k)) return;
-    const lease = await kv.leases.get(k);
-    const lv = lease && lease.operation === "PUT" ? lease.json<LeaseValue>() : null;
-    const cp = await kv.state.get(k);
-    let seq = cp && cp.operation === "PUT" && cp.length > 0 ? (decode(cp.value) as { seq: number }).seq : 0;
-    const out = opts.outputs?.[stage]?.(key);
-    // A source keeps no checkpoint: its position is the last message of its output.
-    if (seq === 0 && out) seq = (await jsm.streams.getMessage(out.stream, { last_by_subj: out.subject }).catch(() => null))?.seq ?? 0;
-    actors.set(k, {
-      stage, key, ...(isPair(key) ? { pair: key } : {}), state: lv?.failed ? "failed" : "stopped", owner: lv?.owner ?? null, lastSeq: seq,
-      lastInputTs: null, lastInputAt: null, lag: null, processed: 0, published: 0, duplicates: 0, deadLetters: 0, restarts: 0,
-      lastError: lv?.failed?.reason ?? null, detail: {},
-    });
+    if (!actors.has(k)) missing.set(k, { stage, key });
   };
   // Stages keyed otherwise (news sources) or run as pools get no per-pair rows.
   const notPerPair = new Set(opts.notPerPair ?? []);
@@ -85,7 +101,7 @@ export async function clusterStatus(
     } catch {
       continue;
     }
-    for (const stage of stages) if (!notPerPair.has(stage)) await notRunning(stage, pair);
+    for (const stage of stages) if (!notPerPair.has(stage)) consider(stage, pair);
   }
   // Actors keyed otherwise (news sources) are not in tf_pairs: those that ever ran left a lease or a checkpoint.
   for (const bucket of [BUCKETS.leases, BUCKETS.state]) {
@@ -93,7 +109,35 @@ export async function clusterStatus(
       const dot = k.indexOf(".");
       const stage = k.slice(0, dot);
       const token = k.slice(dot + 1);
-      if (dot > 0 && stages.includes(stage) && isPlainKey(token)) await notRunning(stage, token);
+      if (dot > 0 && stages.includes(stage) && isPlainKey(token)) consider(stage, token);
+    }
+  }
+  const keys = [...missing.keys()];
+  const [leases, states] = await Promise.all([prefetchStates(js, BUCKETS.leases, keys), prefetchStates(js, BUCKETS.state, keys)]);
+  const entry = async (read: Map<string, StateEntry | null>, bucket: KV, k: string) => (read.has(k) ? read.get(k)! : await bucket.get(k));
+  const sources: { k: string; stream: string; subject: string }[] = [];
+  for (const [k, { stage, key }] of missing) {
+    const lease = await entry(leases, kv.leases, k);
+    const lv = lease && lease.operation === "PUT" ? (JSON.parse(new TextDecoder().decode(lease.value)) as LeaseValue) : null;
+    const cp = await entry(states, kv.state, k);
+    const seq = cp && cp.operation === "PUT" && cp.length > 0 ? (decode(cp.value) as { seq: number }).seq : 0;
+    // A source keeps no checkpoint: its position is the last message of its output (read below).
+    const out = opts.outputs?.[stage]?.(key);
+    if (seq === 0 && out) sources.push({ k, ...out });
+    actors.set(k, {
+      stage, key, ...(isPair(key) ? { pair: key } : {}), state: lv?.failed ? "failed" : "stopped", owner: lv?.owner ?? null, lastSeq: seq,
+      lastInputTs: null, lastInputAt: null, lag: null, processed: 0, published: 0, duplicates: 0, deadLetters: 0, restarts: 0,
+      lastError: lv?.failed?.reason ?? null, detail: {},
+    });
+  }
+  const byStream = new Map<string, typeof sources>();
+  for (const x of sources) byStream.set(x.stream, [...(byStream.get(x.stream) ?? []), x]);
+  for (const [stream, list] of byStream) {
+    const filter = (s: string) => `${s.slice(0, s.lastIndexOf("."))}.>`;
+    const last = await lastPerSubject(js, stream, filter(list[0].subject), list.map((x) => x.subject));
+    for (const x of list) {
+      const m = last.has(x.subject) ? last.get(x.subject) : await jsm.streams.getMessage(stream, { last_by_subj: x.subject }).catch(() => null);
+      actors.get(x.k)!.lastSeq = m?.seq ?? 0;
     }
   }
   const list = [...actors.values()].sort((a, b) => a.key.localeCompare(b.key) || stages.indexOf(a.stage) - stages.indexOf(b.stage));

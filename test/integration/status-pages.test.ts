@@ -1,0 +1,102 @@
+// `tickflow status` when a process's actors do not fit in one NATS message. A server whose
+// max_payload is 8 KB stands in for the default 1 MB with six thousand actors (six stages over a
+// thousand pairs, 2.4 MB of status): before paging, the micro-service stats that carried every
+// actor could not be sent, the failed reply crashed the worker, and status listed its running
+// actors as stopped.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { encode, publishHeaders } from "../../protocol/codec.js";
+import { bootstrap, DEFAULT_STORAGE } from "../../protocol/streams.js";
+import { subjects } from "../../protocol/subjects.js";
+import type { StreamActorDef } from "../../supervisor/actor.js";
+import { addPairs } from "../../supervisor/desired-pairs.js";
+import { clusterStatus } from "../../supervisor/status.js";
+import { registerService, statusSubject, type StatusPage, type StatusSummary } from "../../supervisor/service.js";
+import { check, cleanup, NatsServer, type Env } from "../harness/nats.js";
+import { startSupervisor } from "../harness/pipeline.js";
+
+let env: Env;
+before(async () => {
+  const server = await NatsServer.start({ extraConfig: "max_payload: 8KB" });
+  const nc: NatsConnection = await connect({ servers: server.url });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  await bootstrap(js, jsm, DEFAULT_STORAGE);
+  env = { server, nc, js, jsm };
+});
+after(async () => {
+  await cleanup(env);
+});
+
+/** Counts its inputs, with a little detail so that each actor's status is a few hundred bytes. */
+const counter: StreamActorDef<{ n: number }> = {
+  kind: "stream",
+  stage: "counter",
+  input: (pair) => ({ stream: "TRADES", filter: subjects.trades(pair) }),
+  init: () => ({ n: 0 }),
+  receive(s) {
+    s.n++;
+  },
+  describe: (s) => ({ n: s.n, note: "counts the trades of its pair" }),
+};
+
+test("status pages - 150 actors whose status is 5 messages: stats stay small, every actor is listed running, the worker stays up; stopped ones read in bulk", async () => {
+  const pairs = Array.from({ length: 150 }, (_, i) => `S${String(i).padStart(3, "0")}/USD`);
+  await addPairs(env.js, pairs);
+  const sup = await startSupervisor(env, "w-pages", [counter]);
+  const svc = await registerService(env.nc, () => ({ member: sup.memberInfo(), actors: sup.status() }));
+  try {
+    const h = publishHeaders("json");
+    for (const [i, pair] of pairs.entries()) for (let k = 0; k <= i % 3; k++) await env.js.publish(subjects.trades(pair), encode({ k }, "json"), { headers: h });
+    await check(() => sup.runsAllItOwns() && sup.status().every((a) => a.state === "running" && (a.detail.n as number) === (pairs.indexOf(a.pair!) % 3) + 1), 20_000, "every actor running with its inputs applied");
+    const whole = JSON.stringify(sup.status()).length;
+    assert.ok(whole > 5 * 8 * 1024, `the actors' status is ${whole} bytes, several messages' worth`);
+
+    // The stats: a summary with where to read the actors.
+    const stats = (await env.nc.request("$SRV.STATS.tickflow")).json<{ endpoints: { data: StatusSummary }[] }>();
+    const summary = stats.endpoints[0].data;
+    assert.equal(summary.statusSubject, statusSubject("w-pages"));
+    assert.equal(summary.total, 150);
+    assert.deepEqual(summary.stages.counter, { actors: 150, states: { running: 150 }, restarts: 0, deadLetters: 0 });
+
+    // The pages: each under the limit, in key order, together every actor once.
+    const seen: string[] = [];
+    let after: string | null = null;
+    let pages = 0;
+    do {
+      const m = await env.nc.request(summary.statusSubject, JSON.stringify({ after }));
+      assert.ok(m.data.length <= 8 * 1024, `page ${pages + 1} is ${m.data.length} bytes`);
+      const page: StatusPage = m.json<StatusPage>();
+      assert.equal(page.total, 150);
+      seen.push(...page.actors.map((a) => a.pair!));
+      after = page.next;
+      pages++;
+    } while (after !== null);
+    assert.ok(pages >= 5, `${pages} pages`);
+    assert.deepEqual(seen, pairs);
+
+    // A bad request gets a message saying what is wrong, and the endpoint keeps answering.
+    assert.match((await env.nc.request(summary.statusSubject, "{oops")).json<{ error: string }>().error, /status request: not JSON/);
+    assert.match((await env.nc.request(summary.statusSubject, JSON.stringify({ after: 5 }))).json<{ error: string }>().error, /"after" must be an actor key/);
+
+    const cs = await clusterStatus(env.nc, ["counter"], { waitMs: 1000 });
+    assert.equal(cs.actors.length, 150);
+    assert.deepEqual(cs.actors.filter((a) => a.state === "running" && a.owner === "w-pages").length, 150);
+  } finally {
+    await svc.stop();
+    await sup.stop();
+  }
+  // Nobody runs them now: listed from leases and checkpoints (read in bulk), each where it stopped.
+  const stopped = await clusterStatus(env.nc, ["counter"], { waitMs: 500 });
+  assert.equal(stopped.actors.length, 150);
+  for (const a of stopped.actors) {
+    assert.equal(a.state, "stopped", a.key);
+    assert.equal(a.owner, null, `${a.key}: its lease was released`);
+  }
+  const trades = await env.jsm.streams.info("TRADES", { subjects_filter: "md.trades.>" });
+  const lastSeqs = await Promise.all(pairs.map((p) => env.jsm.streams.getMessage("TRADES", { last_by_subj: subjects.trades(p) }).then((m) => m!.seq)));
+  assert.equal(trades.state.messages, pairs.reduce((n, _, i) => n + (i % 3) + 1, 0));
+  assert.deepEqual(stopped.actors.map((a) => a.lastSeq), lastSeqs, "each stopped actor at its checkpoint: the last trade of its pair");
+});
