@@ -291,6 +291,9 @@ Common options:
       server = await NatsServer.start({ storeDir: resolve(config.dataDir, "nats") });
       natsUrl = server.url;
       writeFileSync(join(config.dataDir, EMBEDDED_URL_FILE), natsUrl + "\n");
+      if (server.leftoverStopped !== null) {
+        process.stderr.write(`tickflow up: stopped the nats-server (pid ${server.leftoverStopped}) that an earlier up left running on ${server.storeDir} (it did not stop cleanly)\n`);
+      }
       log.info({ url: natsUrl }, "embedded nats-server started");
     }
     const contributions: UpContribution[] = [];

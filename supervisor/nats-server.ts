@@ -2,7 +2,7 @@
 // the per-test-file server of the test suite. Port -1 lets the server pick a free port, which it
 // reports in a ports file; restart() reuses that port and the store so crash tests can bring the
 // "same" server back.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -33,8 +33,67 @@ export type NatsServerOptions = {
   onLog?: (line: string) => void;
 };
 
+/** In a store directory given to start(): the pid of the server running on it. */
+const PID_FILE = "tickflow-nats.pid";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** A process's command line, or null when it cannot be told (gone, or no /proc and no ps). */
+function commandLine(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+  } catch {
+    try {
+      return execFileSync("ps", ["-p", String(pid), "-o", "command="], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() || null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * Stops the server an earlier process started on `storeDir` and never stopped (it was killed or
+ * crashed, and its nats-server lived on), before another starts on the same store: two servers
+ * writing one JetStream store is how a store gets corrupted. Only a live process whose command
+ * line is a nats-server is stopped (a pid reused by something else is left alone). Its pid, or
+ * null when there was none.
+ */
+async function stopLeftover(storeDir: string): Promise<number | null> {
+  const file = join(storeDir, PID_FILE);
+  let pid: number;
+  try {
+    pid = Number(readFileSync(file, "utf8").trim());
+  } catch {
+    return null;
+  }
+  const cmd = Number.isSafeInteger(pid) && pid > 0 && alive(pid) ? commandLine(pid) : null;
+  if (!cmd || !/(^|\/)nats-server(\s|$)/.test(cmd)) {
+    rmSync(file, { force: true });
+    return null;
+  }
+  process.kill(pid, "SIGTERM");
+  for (let waited = 0; alive(pid); waited += 50) {
+    if (waited === 10_000) process.kill(pid, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // Its config and ports file, in a temp dir of ours.
+  const conf = /-c (\S*tickflow-nats-[^/\s]+)\/server\.conf/.exec(cmd);
+  if (conf) rmSync(conf[1], { recursive: true, force: true });
+  rmSync(file, { force: true });
+  return pid;
+}
+
 export class NatsServer {
   private child: ChildProcess | null = null;
+  /** The pid of a server left running on the given store by an earlier process, stopped before this one started. */
+  leftoverStopped: number | null = null;
   private readonly ownsStore: boolean;
   readonly storeDir: string;
   private readonly workDir: string;
@@ -56,6 +115,7 @@ export class NatsServer {
     }
     const s = new NatsServer(bin, opts);
     try {
+      if (opts.storeDir) s.leftoverStopped = await stopLeftover(s.storeDir);
       await s.launch();
     } catch (err) {
       await s.stop(); // never leave a half-started server (and its temp dir) behind
@@ -116,6 +176,7 @@ export class NatsServer {
     } finally {
       clearTimeout(timer);
     }
+    if (!this.ownsStore) writeFileSync(join(this.storeDir, PID_FILE), `${child.pid}\n`);
     // The ports file can land a moment after the "ready" line.
     for (let i = 0; !this.port; i++) {
       try {
@@ -143,6 +204,7 @@ export class NatsServer {
     await exited;
     clearTimeout(t);
     this.child = null;
+    if (!this.ownsStore) rmSync(join(this.storeDir, PID_FILE), { force: true });
   }
 
   /** Stops the server and removes its temp files (and the store, when it made it). */

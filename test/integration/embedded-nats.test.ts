@@ -1,0 +1,80 @@
+// The embedded nats-server of `tickflow up` after an `up` that did not stop cleanly (kill -9, a
+// crash): its nats-server lived on, holding the data directory's JetStream store. The next `up`
+// started a second server on the same store (two servers writing one store) and left the first
+// running for good. Now the next start stops the one left behind, then serves the same store.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { NatsServer } from "../../supervisor/nats-server.js";
+import { check } from "../harness/nats.js";
+import { tickflow } from "../harness/procs.js";
+import { BTC_FILE } from "../harness/data.js";
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test("embedded nats - a server left running on a store is stopped before another starts on it; the store's data is served by the new one", async () => {
+  const store = mkdtempSync(join(tmpdir(), "tf-embedded-"));
+  try {
+    const first = await NatsServer.start({ storeDir: store });
+    const firstPid = first.pid!;
+    const nc = await connect({ servers: first.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "KEEP", subjects: ["keep.>"] });
+    await jetstream(nc).publish("keep.one", "kept");
+    await nc.close();
+    assert.equal(Number(readFileSync(join(store, "tickflow-nats.pid"), "utf8")), firstPid);
+    // Its owner is gone without stopping it (as after kill -9 of `up`): the next start on the store.
+    const second = await NatsServer.start({ storeDir: store });
+    try {
+      assert.equal(second.leftoverStopped, firstPid);
+      assert.equal(alive(firstPid), false, "the server left behind is stopped");
+      assert.equal(Number(readFileSync(join(store, "tickflow-nats.pid"), "utf8")), second.pid);
+      const nc2 = await connect({ servers: second.url });
+      const m = await (await jetstreamManager(nc2)).streams.getMessage("KEEP", { last_by_subj: "keep.one" });
+      assert.equal(new TextDecoder().decode(m!.data), "kept");
+      await nc2.close();
+    } finally {
+      await second.stop();
+    }
+    assert.equal(existsSync(join(store, "tickflow-nats.pid")), false, "a clean stop removes the pid file");
+    // A pid file naming a live process that is not a nats-server (a reused pid) is not acted on.
+    writeFileSync(join(store, "tickflow-nats.pid"), `${process.pid}\n`);
+    const third = await NatsServer.start({ storeDir: store });
+    assert.equal(third.leftoverStopped, null);
+    await third.stop();
+    await first.stop(); // its temp files; the process is long gone
+  } finally {
+    rmSync(store, { recursive: true, force: true });
+  }
+});
+
+test("embedded nats - `up` after an `up` killed with SIGKILL says it stopped the server left running, and runs", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "tf-up-kill-"));
+  try {
+    const first = tickflow(["up", "--replay", BTC_FILE, "--speed", "1", "--data-dir", dataDir]);
+    const url = await check(() => (existsSync(join(dataDir, "nats.url")) ? readFileSync(join(dataDir, "nats.url"), "utf8").trim() : null), 30_000, "the first up's embedded nats-server");
+    const leftPid = await check(() => (existsSync(join(dataDir, "nats", "tickflow-nats.pid")) ? Number(readFileSync(join(dataDir, "nats", "tickflow-nats.pid"), "utf8")) : null), 10_000, "its pid file");
+    await first.kill("SIGKILL");
+    assert.ok(alive(leftPid), `the first up's nats-server (${url}) outlives it`);
+    const p = tickflow(["up", "--replay", BTC_FILE, "--speed", "max", "--once", "--data-dir", dataDir]);
+    const r = await p.exited;
+    assert.equal(r.code, 0, p.stderr());
+    assert.match(p.stderr(), new RegExp(`stopped the nats-server \\(pid ${leftPid}\\) that an earlier up left running on ${join(dataDir, "nats")}`));
+    assert.equal(alive(leftPid), false);
+    // And nothing of either is left: the second up stopped its own server on exit.
+    assert.equal(existsSync(join(dataDir, "nats", "tickflow-nats.pid")), false);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
