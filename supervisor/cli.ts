@@ -15,6 +15,7 @@ import { bootstrap, openBuckets } from "../protocol/streams.js";
 import type { ActorDef } from "./actor.js";
 import { loadConfig, type Config } from "./config.js";
 import { addPairs, listPairs, removePairs } from "./desired-pairs.js";
+import { needsAttention, stageCounts } from "./actor-summary.js";
 import { actorMetrics, startHealthServer } from "./health.js";
 import { connectNats, EMBEDDED_URL_FILE, resolveNatsUrl } from "./nats.js";
 import { NatsServer } from "./nats-server.js";
@@ -428,7 +429,7 @@ async function status(nc: NatsConnection, ctx: CommandContext, stages: string[],
   for (const st of only ?? []) if (!stages.includes(st)) usage(`status --stages: unknown stage "${st}" (stages: ${stages.join(", ")})`);
   const s = await clusterStatus(nc, stages, { outputs, notPerPair });
   const ofStages = only ? s.actors.filter((a) => only.includes(a.stage)) : s.actors;
-  const shown = ctx.flags.problems ? ofStages.filter((a) => a.state !== "running" || a.restarts > 0 || a.deadLetters > 0) : ofStages;
+  const shown = ctx.flags.problems ? ofStages.filter(needsAttention) : ofStages;
   if (ctx.flags.json) {
     process.stdout.write(JSON.stringify({ ...s, actors: shown }, null, 2) + "\n");
     return;
@@ -447,20 +448,12 @@ async function status(nc: NatsConnection, ctx: CommandContext, stages: string[],
 
 /** A line per stage: its actors by state, and their restarts and dead letters (e.g. `candles  999 actors: 998 running, 1 failed · 3 restarts`). */
 export function stageSummary(actors: { stage: string; state: string; restarts: number; deadLetters: number }[]): string[] {
-  const by = new Map<string, { n: number; states: Map<string, number>; restarts: number; dead: number }>();
-  for (const a of actors) {
-    let x = by.get(a.stage);
-    if (!x) by.set(a.stage, (x = { n: 0, states: new Map(), restarts: 0, dead: 0 }));
-    x.n++;
-    x.states.set(a.state, (x.states.get(a.state) ?? 0) + 1);
-    x.restarts += a.restarts;
-    x.dead += a.deadLetters;
-  }
-  const w = Math.max(0, ...[...by.keys()].map((k) => k.length));
-  return [...by].map(([stage, x]) => {
-    const states = [...x.states].sort((p, q) => q[1] - p[1]).map(([st, n]) => `${n} ${st}`).join(", ");
-    const extra = [x.restarts ? `${x.restarts} restart${x.restarts === 1 ? "" : "s"}` : "", x.dead ? `${x.dead} dead letter${x.dead === 1 ? "" : "s"}` : ""].filter(Boolean);
-    return `${stage.padEnd(w)}  ${x.n} actor${x.n === 1 ? "" : "s"}: ${states}${extra.length ? ` · ${extra.join(" · ")}` : ""}`;
+  const by = Object.entries(stageCounts(actors));
+  const w = Math.max(0, ...by.map(([k]) => k.length));
+  return by.map(([stage, x]) => {
+    const states = Object.entries(x.states).sort((p, q) => q[1] - p[1]).map(([st, n]) => `${n} ${st}`).join(", ");
+    const extra = [x.restarts ? `${x.restarts} restart${x.restarts === 1 ? "" : "s"}` : "", x.deadLetters ? `${x.deadLetters} dead letter${x.deadLetters === 1 ? "" : "s"}` : ""].filter(Boolean);
+    return `${stage.padEnd(w)}  ${x.actors} actor${x.actors === 1 ? "" : "s"}: ${states}${extra.length ? ` · ${extra.join(" · ")}` : ""}`;
   });
 }
 

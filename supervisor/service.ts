@@ -10,6 +10,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Svcm, type Service } from "@nats-io/services";
 import type { ActorStatus } from "./actor-cell.js";
 import { actorKey } from "./actor-key.js";
+import { stageCounts, type StageCounts } from "./actor-summary.js";
 import type { MemberValue } from "./runtime.js";
 
 export const SERVICE_NAME = "tickflow";
@@ -22,8 +23,6 @@ export type ProcessStatus = { member: MemberValue; actors: ActorStatus[] };
  * `{"after": <next>}` for the following page; `next` is null on the last one.
  */
 export type StatusPage = ProcessStatus & { total: number; next: string | null };
-
-export type StageCounts = { actors: number; states: Record<string, number>; restarts: number; deadLetters: number };
 
 /** What the service's stats carry (small whatever the number of actors). */
 export type StatusSummary = { member: MemberValue; statusSubject: string; total: number; stages: Record<string, StageCounts> };
@@ -39,15 +38,7 @@ function pageKey(a: ActorStatus): string {
 }
 
 export function summarize(st: ProcessStatus): StatusSummary {
-  const stages: Record<string, StageCounts> = {};
-  for (const a of st.actors) {
-    const s = (stages[a.stage] ??= { actors: 0, states: {}, restarts: 0, deadLetters: 0 });
-    s.actors++;
-    s.states[a.state] = (s.states[a.state] ?? 0) + 1;
-    s.restarts += a.restarts;
-    s.deadLetters += a.deadLetters;
-  }
-  return { member: st.member, statusSubject: statusSubject(st.member.id), total: st.actors.length, stages };
+  return { member: st.member, statusSubject: statusSubject(st.member.id), total: st.actors.length, stages: stageCounts(st.actors) };
 }
 
 /**

@@ -95,11 +95,23 @@ async function loadAccuracy() {
   $("model").textContent = a.models.length ? `model ${a.models.join(", ")}` : m && m.models.length ? `${m.models.length} registry record(s)` : "no model registered yet";
 }
 
+// The selected pair's actors and, first, up to 50 that need a look; every stage counted above the
+// table. At a thousand pairs the whole list is six thousand rows and megabytes every 5 s.
 async function loadActors() {
-  const s = await getJson("/v1/actors").catch(() => null);
-  if (!s) return;
-  $("members").textContent = `· ${s.members.length} member(s)`;
-  const rows = s.actors.map((a) => `<tr><td>${esc(a.stage)}</td><td>${esc(a.pair)}</td><td class="state-${esc(a.state)}">${esc(a.state)}</td><td>${esc(a.owner)}</td><td>${esc(a.lastSeq)}</td><td>${esc(a.lag)}</td><td>${esc(a.restarts)}</td><td>${esc(a.deadLetters)}</td></tr>`);
+  const [mine, bad] = await Promise.all([
+    getJson(`/v1/actors?pair=${token(state.pair)}`).catch(() => null),
+    getJson("/v1/actors?problems=true&limit=50").catch(() => null),
+  ]);
+  if (!mine) return;
+  $("members").textContent = `· ${mine.members.length} member(s)`;
+  $("actor-summary").textContent = Object.entries(mine.summary ?? {}).map(([stage, c]) => {
+    const states = Object.entries(c.states).sort((x, y) => y[1] - x[1]).map(([st, n]) => `${n} ${st}`).join(", ");
+    const extra = [c.restarts ? `${c.restarts} restarts` : "", c.deadLetters ? `${c.deadLetters} dead letters` : ""].filter(Boolean).join(", ");
+    return `${stage}: ${states}${extra ? ` (${extra})` : ""}`;
+  }).join(" · ");
+  const row = (a) => `<tr><td>${esc(a.stage)}</td><td>${esc(a.pair ?? a.key)}</td><td class="state-${esc(a.state)}">${esc(a.state)}</td><td>${esc(a.owner)}</td><td>${esc(a.lastSeq)}</td><td>${esc(a.lag)}</td><td>${esc(a.restarts)}</td><td>${esc(a.deadLetters)}</td></tr>`;
+  const rows = [...(bad?.actors ?? []).filter((a) => a.pair !== state.pair).map(row), ...mine.actors.map(row)];
+  if (bad && bad.total > bad.actors.length) rows.push(`<tr><td colspan="8" class="muted">and ${bad.total - bad.actors.length} more that need a look: tickflow status --problems</td></tr>`);
   document.querySelector("#actors tbody").innerHTML = rows.join("");
 }
 
@@ -145,7 +157,7 @@ async function main() {
   state.pair = pairs.find((p) => p.pair === fromUrl || p.token === fromUrl)?.pair ?? pairs[0]?.pair ?? null;
   if (!state.pair) { $("live").textContent = "no pairs yet"; return; }
   sel.value = state.pair;
-  sel.onchange = () => { state.pair = sel.value; loadPair(); };
+  sel.onchange = () => { state.pair = sel.value; loadPair(); loadActors(); };
   $("tf").onchange = () => { state.tf = $("tf").value; loadPair(); };
   await loadPair();
   loadActors();

@@ -89,6 +89,8 @@ test("dashboard - headless Chromium draws candles, predictions, indicators, accu
     assert.equal(await page.textContent("#sent"), "0.42");
     await page.waitForFunction(() => document.querySelectorAll("#actors tbody tr").length >= 2, null, { timeout: 15_000 });
     assert.match((await page.textContent("#actors tbody"))!, /indicators\s*BTC\/USDT\s*running/);
+    // Every stage counted above the table (the table holds the selected pair's actors and those that need a look).
+    assert.match((await page.textContent("#actor-summary"))!, /candles: \d+ running.*indicators: \d+ running/);
     await page.waitForFunction(() => document.getElementById("live")!.textContent === "live", null, { timeout: 10_000 });
 
     // Live: a candle published now appears without a reload.

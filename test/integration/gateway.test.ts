@@ -151,6 +151,19 @@ test("gateway - health, ready, actors, metrics, OpenAPI, dashboard assets", asyn
     return r.body.actors?.some((a: any) => a.stage === "indicators" && a.state === "running") ? r.body : null;
   }, 10_000, "actors");
   assert.ok(actors.members.some((m: any) => m.id === "gw-worker"));
+  // Filtered (the dashboard asks for one pair's actors and for those that need a look), with every stage counted.
+  const one = (await get(`/v1/actors?pair=${encodeURIComponent(PAIR)}&stage=indicators`)).body;
+  assert.deepEqual(one.actors.map((a: any) => [a.stage, a.pair]), [["indicators", PAIR]]);
+  assert.equal(one.total, 1);
+  assert.equal(one.summary.candles.actors, actors.actors.filter((a: any) => a.stage === "candles").length);
+  assert.equal(one.summary.indicators.states.running, actors.actors.filter((a: any) => a.stage === "indicators" && a.state === "running").length);
+  const limited = (await get("/v1/actors?limit=1")).body;
+  assert.equal(limited.actors.length, 1);
+  assert.equal(limited.total, actors.actors.length);
+  assert.deepEqual((await get("/v1/actors?problems=true")).body.actors.filter((a: any) => a.state === "running" && !a.restarts && !a.deadLetters), []);
+  const bad = await get("/v1/actors?stage=candels");
+  assert.equal(bad.status, 400);
+  assert.match(JSON.stringify(bad.body), /querystring.stage.*unknown stage \\"candels\\"/);
   await get("/v1/accuracy/ETH-USDT"); // the live-accuracy gauges cover what has been scored
   const metrics = await check(async () => {
     const r = await get("/metrics");
