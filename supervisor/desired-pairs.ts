@@ -41,7 +41,7 @@ export async function listPairs(js: JetStreamClient): Promise<string[]> {
   const kv = await openBuckets(js);
   const keys = await bucketKeys(await js.jetstreamManager(), BUCKETS.pairs);
   // Every key's newest entry in one read (a removed pair's is a delete marker); a get per key,
-  // one after another, made \`pairs ls\` of a thousand pairs take half a second.
+  // one after another, made `pairs ls` of a thousand pairs take half a second.
   const read = await prefetchStates(js, BUCKETS.pairs, keys);
   const out: string[] = [];
   for (const k of keys) {
@@ -50,4 +50,3 @@ export async function listPairs(js: JetStreamClient): Promise<string[]> {
   }
   return out.sort();
 }
-

@@ -78,9 +78,19 @@ async function stopLeftover(storeDir: string): Promise<number | null> {
     rmSync(file, { force: true });
     return null;
   }
-  process.kill(pid, "SIGTERM");
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EPERM") {
+        throw new TickflowError(ErrorCode.BadConfig, `a nats-server (pid ${pid}) that this user may not stop runs on the store ${storeDir}: stop it, or give tickflow another data directory (--data-dir)`);
+      }
+      // ESRCH: it ended by itself meanwhile
+    }
+  };
+  signal("SIGTERM");
   for (let waited = 0; alive(pid); waited += 50) {
-    if (waited === 10_000) process.kill(pid, "SIGKILL");
+    if (waited === 10_000) signal("SIGKILL");
     await new Promise((r) => setTimeout(r, 50));
   }
   // Its config and ports file, in a temp dir of ours.

@@ -130,11 +130,16 @@ export async function clusterStatus(
       lastError: lv?.failed?.reason ?? null, detail: {},
     });
   }
-  const byStream = new Map<string, typeof sources>();
-  for (const x of sources) byStream.set(x.stream, [...(byStream.get(x.stream) ?? []), x]);
-  for (const [stream, list] of byStream) {
-    const filter = (s: string) => `${s.slice(0, s.lastIndexOf("."))}.>`;
-    const last = await lastPerSubject(js, stream, filter(list[0].subject), list.map((x) => x.subject));
+  // Read together per stream and subject prefix (`md.trades.>` for the trades actors' outputs).
+  const groups = new Map<string, { stream: string; filter: string; list: typeof sources }>();
+  for (const x of sources) {
+    const filter = `${x.subject.slice(0, x.subject.lastIndexOf("."))}.>`;
+    const g = groups.get(`${x.stream} ${filter}`) ?? { stream: x.stream, filter, list: [] };
+    g.list.push(x);
+    groups.set(`${x.stream} ${filter}`, g);
+  }
+  for (const { stream, filter, list } of groups.values()) {
+    const last = await lastPerSubject(js, stream, filter, list.map((x) => x.subject));
     for (const x of list) {
       const m = last.has(x.subject) ? last.get(x.subject) : await jsm.streams.getMessage(stream, { last_by_subj: x.subject }).catch(() => null);
       actors.get(x.k)!.lastSeq = m?.seq ?? 0;

@@ -99,4 +99,9 @@ test("status pages - 150 actors whose status is 5 messages: stats stay small, ev
   const lastSeqs = await Promise.all(pairs.map((p) => env.jsm.streams.getMessage("TRADES", { last_by_subj: subjects.trades(p) }).then((m) => m!.seq)));
   assert.equal(trades.state.messages, pairs.reduce((n, _, i) => n + (i % 3) + 1, 0));
   assert.deepEqual(stopped.actors.map((a) => a.lastSeq), lastSeqs, "each stopped actor at its checkpoint: the last trade of its pair");
+  // A source keeps no checkpoint: where it stopped is its output's last message (read in bulk too).
+  // "src" stands for a source stage whose output is the pair's trades subject.
+  const withSource = await clusterStatus(env.nc, ["counter", "src"], { waitMs: 500, outputs: { src: (key) => ({ stream: "TRADES", subject: subjects.trades(key) }) } });
+  const src = withSource.actors.filter((a) => a.stage === "src");
+  assert.deepEqual(src.map((a) => [a.key, a.state, a.lastSeq]), pairs.map((p, i) => [p, "stopped", lastSeqs[i]]));
 });
