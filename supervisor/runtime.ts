@@ -35,7 +35,8 @@ import { inLanes } from "./lanes.js";
 import { prefetchStates } from "./state-prefetch.js";
 
 export type LeaseValue = { owner: string | null; since: number; failed?: { reason: string; at: number } };
-export type MemberValue = { id: string; instance: string; stages: string[]; host: string; pid: number; startedAt: number; beatAt: number };
+/** `pairStages`: the stages among `stages` whose actors are one per pair (absent in members from before it was added). */
+export type MemberValue = { id: string; instance: string; stages: string[]; pairStages?: string[]; host: string; pid: number; startedAt: number; beatAt: number };
 export type PairValue = { pair: string; addedAt: number };
 
 type Observed<T> = { value: T | null; revision: number; seenAt: number; op: KvEntry["operation"] };
@@ -253,7 +254,10 @@ export class Supervisor {
 
   memberInfo(): MemberValue {
     return {
-      id: this.id, instance: this.instance, stages: this.o.stages.map((s) => s.stage), host: hostname(), pid: process.pid,
+      id: this.id, instance: this.instance, stages: this.o.stages.map((s) => s.stage),
+      // So that a reader without the stage definitions (the gateway, another version's CLI) knows
+      // which stages have an actor per pair, and lists no phantom per-pair rows for the others.
+      pairStages: this.o.stages.filter((d) => d.kind !== "pool" && !d.keys).map((d) => d.stage), host: hostname(), pid: process.pid,
       startedAt: this.startedAt, beatAt: Date.now(),
     };
   }

@@ -92,8 +92,10 @@ export async function clusterStatus(
     const k = actorKey(stage, key);
     if (!actors.has(k)) missing.set(k, { stage, key });
   };
-  // Stages keyed otherwise (news sources) or run as pools get no per-pair rows.
-  const notPerPair = new Set(opts.notPerPair ?? []);
+  // Stages keyed otherwise (news sources) or run as pools get no per-pair rows: as the caller
+  // says, or else as the live members say (a stage no member that says runs per pair).
+  const saying = members.filter((m) => m.pairStages);
+  const notPerPair = new Set(opts.notPerPair ?? stages.filter((st) => saying.some((m) => m.stages.includes(st)) && !saying.some((m) => m.pairStages!.includes(st))));
   for (const token of await bucketKeys(jsm, BUCKETS.pairs)) {
     let pair: string;
     try {

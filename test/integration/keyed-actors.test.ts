@@ -9,6 +9,7 @@ import type { SourceActorDef, SourceContext } from "../../supervisor/actor.js";
 import { ActorCell } from "../../supervisor/actor-cell.js";
 import { InputHubs } from "../../supervisor/input-hub.js";
 import { PublishPool } from "../../supervisor/publish-pool.js";
+import { addPairs } from "../../supervisor/desired-pairs.js";
 import { clusterStatus } from "../../supervisor/status.js";
 import { registerService } from "../../supervisor/service.js";
 import { check, cleanup, readAll, setup, type Env } from "../harness/nats.js";
@@ -67,6 +68,10 @@ test("keyed - three static keys on two workers run exactly once each; a halted w
       const lease = (await kv.leases.get(`${stage}.${k}`))!.json<{ owner: string }>();
       assert.equal(lease.owner, running(a).includes(k) ? "kw-a" : "kw-b", `lease of ${k}`);
     }
+    // With a pair followed, a keyed stage still has no per-pair actor, and a status reader without
+    // the stage definitions (the gateway) lists none: the members say which stages are per pair.
+    await addPairs(env.js, ["KX/USD"]);
+    assert.deepEqual(a.memberInfo().pairStages, []);
     const cs = await clusterStatus(env.nc, [stage], { waitMs: 1000 });
     assert.deepEqual(cs.actors.map((x) => [x.key, x.state, x.pair]), keys.map((k) => [k, "running", undefined]), "tickflow status lists keyed actors");
     const moved = running(a);
