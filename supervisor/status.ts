@@ -96,6 +96,14 @@ export async function clusterStatus(
   // says, or else as the live members say (a stage no member that says runs per pair).
   const saying = members.filter((m) => m.pairStages);
   const notPerPair = new Set(opts.notPerPair ?? stages.filter((st) => saying.some((m) => m.stages.includes(st)) && !saying.some((m) => m.pairStages!.includes(st))));
+  // A stage is listed per pair when a live member runs it or it ever ran here (a lease or a
+  // checkpoint): a deployment without the prediction stages does not list 3,000 of their actors
+  // as stopped, and a stage whose workers are all gone still shows every actor it had.
+  const leaseKeys = await bucketKeys(jsm, BUCKETS.leases);
+  const stateKeys = await bucketKeys(jsm, BUCKETS.state);
+  const ran = new Set([...leaseKeys, ...stateKeys].map((k) => k.slice(0, k.indexOf("."))));
+  const live = new Set(members.flatMap((m) => m.stages));
+  const perPair = stages.filter((st) => !notPerPair.has(st) && (live.has(st) || ran.has(st)));
   for (const token of await bucketKeys(jsm, BUCKETS.pairs)) {
     let pair: string;
     try {
@@ -103,16 +111,14 @@ export async function clusterStatus(
     } catch {
       continue;
     }
-    for (const stage of stages) if (!notPerPair.has(stage)) consider(stage, pair);
+    for (const stage of perPair) consider(stage, pair);
   }
   // Actors keyed otherwise (news sources) are not in tf_pairs: those that ever ran left a lease or a checkpoint.
-  for (const bucket of [BUCKETS.leases, BUCKETS.state]) {
-    for (const k of await bucketKeys(jsm, bucket)) {
-      const dot = k.indexOf(".");
-      const stage = k.slice(0, dot);
-      const token = k.slice(dot + 1);
-      if (dot > 0 && stages.includes(stage) && isPlainKey(token)) consider(stage, token);
-    }
+  for (const k of [...leaseKeys, ...stateKeys]) {
+    const dot = k.indexOf(".");
+    const stage = k.slice(0, dot);
+    const token = k.slice(dot + 1);
+    if (dot > 0 && stages.includes(stage) && isPlainKey(token)) consider(stage, token);
   }
   const keys = [...missing.keys()];
   const [leases, states] = await Promise.all([prefetchStates(js, BUCKETS.leases, keys), prefetchStates(js, BUCKETS.state, keys)]);
