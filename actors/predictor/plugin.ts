@@ -4,7 +4,8 @@ import type { Plugin, StageContext } from "../../supervisor/plugin.js";
 import { connectNats, resolveNatsUrl } from "../../supervisor/nats.js";
 import { Registry } from "../trainer/registry.js";
 import { predictorActor, PREDICTOR_STAGE } from "./actor.js";
-import { ModelCache } from "./model-cache.js";
+import { timeframeMs } from "../../protocol/timeframes.js";
+import { DEFAULT_MODEL_IDLE_MS, ModelCache } from "./model-cache.js";
 
 /**
  * Artifacts come from the registry's object store, through the process's JetStream client when the
@@ -33,7 +34,8 @@ export const predictorPlugin: Plugin = {
   stages: [{
     stage: PREDICTOR_STAGE,
     create: (ctx) => {
-      const cache = new ModelCache(registryFetch(ctx));
+      // Idle: longer than a few of the predictor's candles, so only a replaced champion goes idle.
+      const cache = new ModelCache(registryFetch(ctx), { idleMs: Math.max(DEFAULT_MODEL_IDLE_MS, 3 * timeframeMs(ctx.config.ml.timeframe)) });
       return predictorActor({ config: ctx.config, run: cache.run });
     },
   }],
