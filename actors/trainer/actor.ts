@@ -1,7 +1,8 @@
 // Trainer actor, one per pair: follows the pair's indicator records (md.indicators.<tf>.<pair>)
 // and retrains every `ml.retrainEveryCandles` new candles — a schedule in event time, counted
 // from the data, never from our clock. A run is awaited before the next candle is read, so runs
-// of one pair never overlap; the CPU part runs in a worker thread, one at a time per process.
+// of one pair never overlap; a training, its data read included, takes its turn in the process
+// (training-turns.ts), and the CPU part runs in a worker thread.
 // Its resume point is its output: the newest candle a recorded run has read (`data.input_to_ms`
 // in tf_models), so it needs no checkpoint of its own.
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
@@ -16,13 +17,18 @@ import { Registry } from "./registry.js";
 import { readIndicators, readSentiment } from "./stream-data.js";
 import { runTraining } from "./train-run.js";
 import { computeInWorker } from "./train-worker.js";
+import { TrainingTurns, trainingTurns } from "./training-turns.js";
 
 export const TRAINER_STAGE = "trainer";
 
 /** How long one training's stream reads may take before the run fails (and the actor restarts). */
 const READ_DEADLINE_MS = 120_000;
 
-export type TrainerOptions = { compute?: (req: ComputeRequest, signal?: AbortSignal) => Promise<ComputedRun> };
+export type TrainerOptions = {
+  compute?: (req: ComputeRequest, signal?: AbortSignal) => Promise<ComputedRun>;
+  /** Whose turn it is to train, read included (default: the process's, one at a time; see training-turns.ts). */
+  turns?: TrainingTurns;
+};
 
 export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
   return {
@@ -83,20 +89,27 @@ export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
           continue;
         }
         report(true);
-        const range = { fromMs: newest - ml.maxTrainCandles * tfMs, toMs: newest, deadlineMs: READ_DEADLINE_MS };
-        const { inputs } = await readIndicators(js, pair, ml.timeframe, range);
-        const sentiment = await readSentiment(js, pair, range);
-        for (const h of ml.horizons) {
-          if (signal.aborted) break;
-          const r = await runTraining(reg, {
-            pair, horizon: h, settings: ml, trigger: `schedule: ${fresh} new candles through ${new Date(newest).toISOString()}`,
-            data: { inputs, sentiment, source: `stream:INDICATORS ${new Date(range.fromMs).toISOString()}..${new Date(newest).toISOString()}`, inputToMs: newest },
-            compute: (req) => (opts.compute ?? computeInWorker)(req, signal),
-            progress: (msg) => ctx.log.debug({ pair, horizon: h }, msg),
-          });
-          runs++;
-          last = `${r.run_id} ${r.status}: ${r.message}`;
-          ctx.log.info({ pair, horizon: h, run: r.run_id, promoted: r.promoted }, `training run: ${r.message}`);
+        // The window is read only once it is this trainer's turn (training-turns.ts).
+        const release = await (opts.turns ?? trainingTurns).take(signal);
+        if (!release) break; // stopping
+        try {
+          const range = { fromMs: newest - ml.maxTrainCandles * tfMs, toMs: newest, deadlineMs: READ_DEADLINE_MS };
+          const { inputs } = await readIndicators(js, pair, ml.timeframe, range);
+          const sentiment = await readSentiment(js, pair, range);
+          for (const h of ml.horizons) {
+            if (signal.aborted) break;
+            const r = await runTraining(reg, {
+              pair, horizon: h, settings: ml, trigger: `schedule: ${fresh} new candles through ${new Date(newest).toISOString()}`,
+              data: { inputs, sentiment, source: `stream:INDICATORS ${new Date(range.fromMs).toISOString()}..${new Date(newest).toISOString()}`, inputToMs: newest },
+              compute: (req) => (opts.compute ?? computeInWorker)(req, signal),
+              progress: (msg) => ctx.log.debug({ pair, horizon: h }, msg),
+            });
+            runs++;
+            last = `${r.run_id} ${r.status}: ${r.message}`;
+            ctx.log.info({ pair, horizon: h, run: r.run_id, promoted: r.promoted }, `training run: ${r.message}`);
+          }
+        } finally {
+          release();
         }
         fresh = 0;
         report(false);

@@ -4,7 +4,10 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { trainerActor } from "../../actors/trainer/actor.js";
+import type { ComputedRun } from "../../actors/trainer/compute-run.js";
+import { TrainingTurns } from "../../actors/trainer/training-turns.js";
 import { Registry } from "../../actors/trainer/registry.js";
+import { addPairs } from "../../supervisor/desired-pairs.js";
 import { addPair, startSupervisor, testConfig as runtimeConfig } from "../harness/pipeline.js";
 import { indicatorRecords, predictableCandles, publishIndicators } from "../harness/ml.js";
 import { check, cleanup, setup, type Env } from "../harness/nats.js";
@@ -52,6 +55,43 @@ test("trainer actor - runs every N new candles once caught up, in a worker, neve
     assert.equal(st.detail.runs, 1);
     assert.equal(st.detail.candlesSinceRun, 0);
     assert.equal((await reg.get(pair, "5m")).record.runs.length, 2, "no run repeated after the restart");
+  } finally {
+    await sup.stop();
+  }
+});
+
+test("trainer actor - twelve pairs due in the same minute train one at a time, each reading its window only in its turn", async () => {
+  const pairs = Array.from({ length: 12 }, (_, i) => `TT${i}/USD`);
+  const config = runtimeConfig();
+  // A whole window of new candles makes a run due even while the stream is still being read.
+  config.ml = { ...config.ml, minRows: 50, retrainEveryCandles: 150, maxTrainCandles: 150 };
+  // Every pair's 150th candle is published before any trainer starts: all come due together.
+  const candles = predictableCandles(150, 7);
+  for (const pair of pairs) await publishIndicators(env.js, indicatorRecords(pair, candles));
+  await addPairs(env.js, pairs);
+  const turns = new TrainingTurns(1);
+  // The training itself (here a quick "skipped"; normally the worker thread) is called inside the
+  // turn, after the window was read: at most one at a time means at most one window in memory.
+  let inside = 0;
+  let most = 0;
+  const compute = async (): Promise<ComputedRun> => {
+    inside++;
+    most = Math.max(most, inside);
+    await new Promise((r) => setTimeout(r, 20));
+    inside--;
+    return { status: "skipped", message: "test", features: [], stats: { candles: 0, rows: 0, warmup: 0, noTarget: 0, first: null, last: null } };
+  };
+  const reg = await Registry.open(env.js);
+  const sup = await startSupervisor(env, "tt", [trainerActor({ compute, turns })], config);
+  try {
+    await check(async () => {
+      for (const p of pairs) if ((await reg.get(p, "5m")).record.runs.length < 1) return false;
+      return true;
+    }, 60_000, "a run for every pair");
+    assert.equal(most, 1, "one training at a time");
+    assert.equal(turns.peakHolding, 1);
+    assert.ok(turns.peakWaiting >= 2, `the trainers came due together (${turns.peakWaiting} waited at once)`);
+    for (const p of pairs) assert.equal((await reg.get(p, "5m")).record.runs.length, 1, `${p}: one run`);
   } finally {
     await sup.stop();
   }
