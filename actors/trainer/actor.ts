@@ -4,7 +4,7 @@
 // of one pair never overlap; a training, its data read included, takes its turn in the process
 // (training-turns.ts), and the CPU part runs in a worker thread.
 // Its resume point is its output: the newest candle a recorded run has read (`data.input_to_ms`
-// in tf_models), so it needs no checkpoint of its own.
+// and `input_to_seq` in tf_models), so it needs no checkpoint of its own.
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import { decodeMsg } from "../../protocol/codec.js";
 import { IndicatorsCheck } from "../../protocol/messages.js";
@@ -42,31 +42,39 @@ export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
       const tfMs = timeframeMs(ml.timeframe);
       const reg = await Registry.open(js);
       let trainedThrough = -1;
+      // The stream sequence of that newest candle read, when the run recorded it (runs from
+      // before it was recorded have only the time).
+      let throughSeq: number | null = null;
       for (const h of ml.horizons) {
         const { record } = await reg.get(pair, h);
-        for (const r of record.runs) trainedThrough = Math.max(trainedThrough, r.data.input_to_ms ?? r.data.to_ms ?? -1);
+        for (const r of record.runs) {
+          const t = r.data.input_to_ms ?? r.data.to_ms ?? -1;
+          if (t > trainedThrough) [trainedThrough, throughSeq] = [t, r.data.input_to_seq ?? null];
+          else if (t === trainedThrough) throughSeq ??= r.data.input_to_seq ?? null;
+        }
       }
       const subject = subjects.indicators(ml.timeframe, pair);
-      // Start at the storage time of the last candle read: a record is stored after its event
-      // time, so this never skips one; older ones are skipped below by their own event time.
-      // A first run reads the stream from its start through the process's reader of INDICATORS (no
-      // consumer per pair); a restart after training starts at the storage time of the last candle
-      // read (a record is stored after its event time, so this never skips one; older ones are
-      // skipped below by their own event time).
+      // Through the process's reader of INDICATORS (input-hub.ts), from the stream's start or, after
+      // training, from just after the last candle read: no consumer per pair, which at a thousand
+      // pairs was a thousand consumers on INDICATORS after every restart of a trained trainer.
+      // A run recorded before sequences were kept gives only a time: a consumer of its own starts
+      // at the storage time of that candle (a record is stored after its event time, so this never
+      // skips one; older ones are skipped below by their own event time).
       let iter: AsyncIterable<JsMsg | HubMsg> & { stop(): void };
       let caughtUp: (m: JsMsg | HubMsg) => boolean;
-      if (trainedThrough > 0) {
+      if (trainedThrough > 0 && throughSeq === null) {
         const c = await js.consumers.get("INDICATORS", { filter_subjects: subject, deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(trainedThrough).toISOString() });
         iter = await c.consume({ max_messages: 512 });
         caughtUp = (m) => (m as JsMsg).info.pending === 0;
       } else {
-        const sub = await ctx.read("INDICATORS", subject, 1);
+        const sub = await ctx.read("INDICATORS", subject, trainedThrough > 0 ? throughSeq! + 1 : 1);
         iter = sub;
         caughtUp = () => sub.atStreamEnd();
       }
       signal.addEventListener("abort", () => iter.stop(), { once: true });
       let fresh = 0;
       let newest = trainedThrough;
+      let newestSeq = throughSeq ?? 0;
       let runs = 0;
       let last: string | null = null;
       const report = (training: boolean) => ctx.progress({ lastInputTs: newest > 0 ? newest : undefined, detail: { candlesSinceRun: fresh, every: ml.retrainEveryCandles, runs, lastRun: last, training } });
@@ -80,6 +88,7 @@ export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
         }
         if (!IndicatorsCheck.check(d) || d.window_end_ms <= newest) continue;
         newest = d.window_end_ms;
+        newestSeq = m.seq;
         fresh++;
         // Due: N new candles, once caught up with the stream (a backlog is trained on once, at its end),
         // or a whole training window of new candles even while catching up.
@@ -100,7 +109,7 @@ export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
             if (signal.aborted) break;
             const r = await runTraining(reg, {
               pair, horizon: h, settings: ml, trigger: `schedule: ${fresh} new candles through ${new Date(newest).toISOString()}`,
-              data: { inputs, sentiment, source: `stream:INDICATORS ${new Date(range.fromMs).toISOString()}..${new Date(newest).toISOString()}`, inputToMs: newest },
+              data: { inputs, sentiment, source: `stream:INDICATORS ${new Date(range.fromMs).toISOString()}..${new Date(newest).toISOString()}`, inputToMs: newest, inputToSeq: newestSeq },
               compute: (req) => (opts.compute ?? computeInWorker)(req, signal),
               progress: (msg) => ctx.log.debug({ pair, horizon: h }, msg),
             });

@@ -18,6 +18,8 @@ export type TrainInput = {
   source: string;
   /** The newest candle end the data source covered (the trainer actor resumes after it). */
   inputToMs?: number;
+  /** That candle's sequence in INDICATORS (the trainer actor resumes its read after it). */
+  inputToSeq?: number;
 };
 
 export type ComputeRequest = {

@@ -24,7 +24,7 @@ export function wfMetrics(m: ForecastMetrics): WfMetrics {
 }
 
 /** What a run trained on: rows from `from_ms` to `to_ms` (candle ends), read from `source`. */
-export type DataRange = { source: string; from_ms: number | null; to_ms: number | null; candles: number; rows: number; input_to_ms?: number | null };
+export type DataRange = { source: string; from_ms: number | null; to_ms: number | null; candles: number; rows: number; input_to_ms?: number | null; input_to_seq?: number | null };
 
 export type ModelVersion = {
   version: number;

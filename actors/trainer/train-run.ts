@@ -36,7 +36,7 @@ export async function runTraining(reg: Registry, req: TrainRequest): Promise<Run
     champion: champVersion ? { kind: champVersion.name, params: champVersion.params } : null,
   };
   const c = req.compute ? await req.compute(creq) : computeRun(creq);
-  const data: DataRange = { source: req.data.source, from_ms: c.stats.first, to_ms: c.stats.last, candles: c.stats.candles, rows: c.stats.rows, input_to_ms: req.data.inputToMs ?? null };
+  const data: DataRange = { source: req.data.source, from_ms: c.stats.first, to_ms: c.stats.last, candles: c.stats.candles, rows: c.stats.rows, input_to_ms: req.data.inputToMs ?? null, input_to_seq: req.data.inputToSeq ?? null };
   const summary = (status: RunSummary["status"], message: string, extra: Partial<RunSummary> = {}): RunSummary => ({
     run_id: runId, started_at: new Date(t0).toISOString(), duration_ms: Date.now() - t0, trigger: req.trigger, status, message, data,
     best: null, version: null, promoted: false, candidates: [], code_version: codeVersion(), ...extra,

@@ -60,7 +60,7 @@ test("trainer actor - runs every N new candles once caught up, in a worker, neve
   }
 });
 
-test("trainer actor - twelve pairs due in the same minute train one at a time, each reading its window only in its turn", async () => {
+test("trainer actor - twelve pairs due in the same minute train one at a time, each reading its window only in its turn; after a restart they read on through the process's reader, no consumer each", async () => {
   const pairs = Array.from({ length: 12 }, (_, i) => `TT${i}/USD`);
   const config = runtimeConfig();
   // A whole window of new candles makes a run due even while the stream is still being read.
@@ -92,7 +92,23 @@ test("trainer actor - twelve pairs due in the same minute train one at a time, e
     assert.equal(turns.peakHolding, 1);
     assert.ok(turns.peakWaiting >= 2, `the trainers came due together (${turns.peakWaiting} waited at once)`);
     for (const p of pairs) assert.equal((await reg.get(p, "5m")).record.runs.length, 1, `${p}: one run`);
+    // A run records where in INDICATORS its window ended; a restart reads on from there through the
+    // process's reader of the stream: no consumer per trainer (twelve here, a thousand at scale).
+    const seqs = await Promise.all(pairs.map(async (p) => (await env.jsm.streams.getMessage("INDICATORS", { last_by_subj: `md.indicators.1m.${p.replace("/", "-")}` }))!.seq));
+    for (const [i, p] of pairs.entries()) assert.equal((await reg.get(p, "5m")).record.runs[0].data.input_to_seq, seqs[i], `${p}: the run's last candle's sequence`);
   } finally {
     await sup.stop();
+  }
+  const before = new Set((await env.jsm.consumers.list("INDICATORS").next()).map((c) => c.name));
+  const again = await startSupervisor(env, "tt2", [trainerActor({ compute, turns })], config);
+  try {
+    await check(() => again.runsAllItOwns() && again.status().filter((a) => a.stage === "trainer" && a.state === "running" && pairs.includes(a.pair!)).length === pairs.length, 30_000, "every trainer running again");
+    // Consumers of INDICATORS with a subject filter made since the restart: none (the process's
+    // reader has no filter, and nothing is left to catch up). Each trainer made one before.
+    const own = (await env.jsm.consumers.list("INDICATORS").next()).filter((c) => !before.has(c.name) && c.config.filter_subject);
+    assert.deepEqual(own.map((c) => c.config.filter_subject), []);
+    for (const p of pairs) assert.equal((await reg.get(p, "5m")).record.runs.length, 1, `${p}: no run repeated after the restart`);
+  } finally {
+    await again.stop();
   }
 });
