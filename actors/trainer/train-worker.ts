@@ -1,20 +1,12 @@
 // Runs compute-run.ts in a worker thread: training is seconds to minutes of CPU, and on the
 // actors' thread it would stall lease renewals, heartbeats and every other actor of the process.
-// One training at a time per process (a queue): a thousand trainer actors that come due together
-// take turns instead of starving the process.
+// How many run at once is the trainer actor's turns (training-turns.ts: one per process, its data
+// read included), not this module's.
 import { Worker } from "node:worker_threads";
 import { ErrorCode, TickflowError } from "../../protocol/errors.js";
 import type { ComputedRun, ComputeRequest } from "./compute-run.js";
 
-let queue: Promise<unknown> = Promise.resolve();
-
 export function computeInWorker(req: ComputeRequest, signal?: AbortSignal): Promise<ComputedRun> {
-  const run = queue.then(() => runWorker(req, signal));
-  queue = run.catch(() => {});
-  return run;
-}
-
-function runWorker(req: ComputeRequest, signal?: AbortSignal): Promise<ComputedRun> {
   if (signal?.aborted) return Promise.reject(new Error("training aborted before it started"));
   const { progress, ...msg } = req;
   const w = new Worker(new URL("./train-worker.mjs", import.meta.url));

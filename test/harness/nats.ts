@@ -4,14 +4,15 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { decodeMsg } from "../../protocol/codec.js";
 import { bootstrap, DEFAULT_STORAGE } from "../../protocol/streams.js";
-import { NatsServer } from "../../supervisor/nats-server.js";
+import { NatsServer, type NatsServerOptions } from "../../supervisor/nats-server.js";
 
 export { NatsServer };
 
 export type Env = { server: NatsServer; nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager };
 
-export async function setup(): Promise<Env> {
-  const server = await NatsServer.start();
+/** A server for this test file (options as NatsServer.start's, e.g. extraConfig), connected and bootstrapped. */
+export async function setup(opts: NatsServerOptions = {}): Promise<Env> {
+  const server = await NatsServer.start(opts);
   const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);

@@ -5,26 +5,18 @@
 // actors as stopped.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { encode, publishHeaders } from "../../protocol/codec.js";
-import { bootstrap, DEFAULT_STORAGE } from "../../protocol/streams.js";
 import { subjects } from "../../protocol/subjects.js";
 import type { SourceActorDef, StreamActorDef } from "../../supervisor/actor.js";
 import { addPairs } from "../../supervisor/desired-pairs.js";
 import { clusterStatus } from "../../supervisor/status.js";
 import { registerService, statusSubject, type StatusPage, type StatusSummary } from "../../supervisor/service.js";
-import { check, cleanup, NatsServer, type Env } from "../harness/nats.js";
+import { check, cleanup, setup, type Env } from "../harness/nats.js";
 import { startSupervisor } from "../harness/pipeline.js";
 
 let env: Env;
 before(async () => {
-  const server = await NatsServer.start({ extraConfig: "max_payload: 8KB" });
-  const nc: NatsConnection = await connect({ servers: server.url });
-  const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
-  await bootstrap(js, jsm, DEFAULT_STORAGE);
-  env = { server, nc, js, jsm };
+  env = await setup({ extraConfig: "max_payload: 8KB" });
 });
 after(async () => {
   await cleanup(env);
