@@ -335,7 +335,9 @@ class StreamHub {
     if (!list) this.ringBySubject.set(m.subject, (list = []));
     list.push(m);
     if (this.ring.length - this.ringHead > this.o.ringSize) {
-      const old = this.ring[this.ringHead++];
+      const old = this.ring[this.ringHead];
+      // Out of the ring means unreachable from it, not only once the array is compacted.
+      this.ring[this.ringHead++] = undefined as unknown as HubMsg;
       const l = this.ringBySubject.get(old.subject)!;
       l.shift();
       if (l.length === 0) this.ringBySubject.delete(old.subject);
@@ -497,8 +499,15 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
 
   /** Takes the head of the queue (which must not be empty). */
   private take(): HubMsg {
-    const m = this.queue[this.qHead++];
-    if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
+    const m = this.queue[this.qHead];
+    // A taken message must not stay reachable from the queue: a quiet actor's queue is emptied
+    // rarely, and with a thousand actors the messages they had long applied were most of an idle
+    // worker's heap (and every one of them lived long enough to be promoted, at GC cost).
+    this.queue[this.qHead++] = undefined as unknown as HubMsg;
+    if (this.qHead === this.queue.length) {
+      this.queue.length = 0;
+      this.qHead = 0;
+    } else if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.qHead);
       this.qHead = 0;
     }

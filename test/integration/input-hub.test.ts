@@ -4,6 +4,8 @@
 // it is too slow to buffer; a real nats-server, messages published while subscriptions start.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { publishHeaders } from "../../protocol/codec.js";
 import { readHeaders } from "../../protocol/wire-headers.js";
 import { InputHubs, subjectMatches, type HubMsg, type InputSubscription } from "../../supervisor/input-hub.js";
@@ -200,3 +202,35 @@ test("input hub - headers of delivered messages are read from their wire bytes, 
     hubs.close();
   }
 });
+
+test("input hub - a message the reader has taken is no longer held by its subscription (a quiet actor's queue is emptied rarely)", async () => {
+  // No ring, so the subscription's queue is the only thing of the hub's that could hold them.
+  const hubs = new InputHubs(env.js, quietLog, { ringSize: 0 });
+  try {
+    const sent: Sent[] = [];
+    const sub = await hubs.subscribe("HUBT", "h.gc.P1", (await env.jsm.streams.info("HUBT")).state.last_seq + 1);
+    await publish(["h.gc.P1"], 60, sent);
+    await check(() => sub.backlog() === 60, 10_000, "sixty messages queued");
+    // Taken as the actor loop takes them: synchronously from the queue, then through the iterator.
+    const refs: WeakRef<HubMsg>[] = [];
+    for (let i = 0; i < 30; i++) refs.push(new WeakRef(sub.takeQueued()!));
+    const it = sub[Symbol.asyncIterator]();
+    for (let i = 0; i < 30; i++) refs.push(new WeakRef((await it.next()).value as HubMsg));
+    assert.equal(sub.backlog(), 0);
+    // WeakRefs are kept alive until the current job ends: collect after a turn of the event loop.
+    await new Promise((r) => setImmediate(r));
+    collectGarbage();
+    const alive = refs.filter((r) => r.deref() !== undefined).length;
+    // The iterator's last yield (and the client's last delivery) may still hold the newest one or two.
+    assert.ok(alive <= 2, `${alive} of 60 taken messages are still reachable`);
+    sub.stop();
+  } finally {
+    hubs.close();
+  }
+});
+
+/** A full garbage collection, without starting the test process with --expose-gc. */
+function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+}
