@@ -330,13 +330,30 @@ Common options:
         const sup = worker.sup;
         const source = contributions.find((c) => c.progress);
         const bar = source ? startProgress({ label: "tickflow up", sample: () => source.progress!(sup) }) : null;
+        // Ctrl-C (or SIGTERM) while the inputs are being processed stops the run as it would stop
+        // a live `up`: the actors checkpoint what they applied and the embedded server stops. It
+        // was not listened to until the inputs were done, so at hundreds of pairs, with trainings
+        // due, a Ctrl-C went unanswered for minutes (and a second one exited without a checkpoint).
+        const processed = (async () => {
+          for (const c of contributions) await c.drained?.(sup);
+          await sup.settle();
+          return true;
+        })();
+        let finished: boolean;
         try {
-          for (const c of contributions) await c.drained?.(worker.sup);
+          finished = await Promise.race([processed, ctx.stopSignal.then(() => false)]);
         } finally {
           bar?.stop();
         }
-        await worker.sup.settle();
+        // Interrupted: the wait is left behind (shutdown ends what it waits on; the process exits after).
+        processed.catch(() => {});
+        const p = finished ? null : source?.progress?.(sup);
         await shutdown();
+        if (!finished) {
+          process.stderr.write(`tickflow up: interrupted before every input was processed${p ? ` (${p.done} of ${p.total} ${p.unit})` : ""}; the actors stopped with their checkpoints saved\n`);
+          process.exitCode = 130;
+          return;
+        }
         process.stderr.write(`tickflow up: inputs processed for ${pairList.length} pair(s)\n`);
         return;
       }
@@ -508,7 +525,7 @@ export function run(argv: string[], plugins: Plugin[]): void {
     });
   }
   main(argv, plugins).then(
-    () => exitWhenWritten(0),
+    () => exitWhenWritten(Number(process.exitCode ?? 0)),
     (err) => {
       const e = err as Error & { code?: string };
       process.stderr.write(`tickflow: ${e.message}\n`);

@@ -78,3 +78,37 @@ test("embedded nats - `up` after an `up` killed with SIGKILL says it stopped the
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test("embedded nats - Ctrl-C during `up --once` stops the run: actors checkpointed, its nats-server stopped, exit 130", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "tf-up-int-"));
+  let serverPid = 0;
+  try {
+    // At real-time speed the recording takes its 23 minutes: the run is mid-way when interrupted.
+    const p = tickflow(["up", "--replay", BTC_FILE, "--speed", "1", "--once", "--pairs", "BTC/USDT", "--data-dir", dataDir]);
+    const pidFile = join(dataDir, "nats", "tickflow-nats.pid");
+    serverPid = await check(() => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) : null), 30_000, "the embedded nats-server's pid file");
+    const url = readFileSync(join(dataDir, "nats.url"), "utf8").trim();
+    const nc = await connect({ servers: url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await check(async () => (await jsm.streams.info("TRADES").catch(() => null))?.state.messages! >= 20, 60_000, "trades flowing into TRADES");
+    } finally {
+      await nc.close();
+    }
+    void p.kill("SIGINT");
+    // Unanswered, the run would go on for the recording's 23 minutes.
+    const late = setTimeout(() => p.kill("SIGKILL"), 60_000);
+    const r = await p.exited;
+    clearTimeout(late);
+    assert.equal(r.code, 130, `exited ${r.code ?? r.signal} (SIGKILL: not stopped within 60 s of Ctrl-C)\n${p.stderr()}`);
+    const m = /tickflow up: interrupted before every input was processed \((\d+) of 19904 trades\); the actors stopped with their checkpoints saved/.exec(p.stderr());
+    assert.ok(m && Number(m[1]) >= 20 && Number(m[1]) < 19904, p.stderr());
+    assert.match(p.stderr(), /actors stopped; leases released/);
+    assert.equal(alive(serverPid), false, "its embedded nats-server stopped");
+    assert.equal(existsSync(pidFile), false);
+  } finally {
+    // A run that had to be killed left its server running.
+    if (serverPid && alive(serverPid)) process.kill(serverPid, "SIGKILL");
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
