@@ -289,13 +289,26 @@ Common options:
     let server: NatsServer | null = null;
     mkdirSync(config.dataDir, { recursive: true });
     if (!natsUrl) {
-      server = await NatsServer.start({ storeDir: resolve(config.dataDir, "nats") });
+      // Its own process group: Ctrl-C must reach `up` only, which stops its actors (they checkpoint
+      // through this server) and then the server.
+      server = await NatsServer.start({ storeDir: resolve(config.dataDir, "nats"), ownProcessGroup: true });
       natsUrl = server.url;
       writeFileSync(join(config.dataDir, EMBEDDED_URL_FILE), natsUrl + "\n");
       if (server.leftoverStopped !== null) {
         process.stderr.write(`tickflow up: stopped the nats-server (pid ${server.leftoverStopped}) that an earlier up left running on ${server.storeDir} (it did not stop cleanly)\n`);
       }
       log.info({ url: natsUrl }, "embedded nats-server started");
+      // A second Ctrl-C exits at once, without the graceful stop: the server, out of the terminal's
+      // reach, goes with it (its store is as after a crash, which the next up recovers from).
+      const pid = server.pid;
+      process.once("exit", () => {
+        if (!pid || server?.pid !== pid) return;
+        try {
+          process.kill(pid, "SIGTERM");
+        } catch {
+          // already gone
+        }
+      });
     }
     const contributions: UpContribution[] = [];
     let nc: NatsConnection | null = null;

@@ -31,6 +31,13 @@ export type NatsServerOptions = {
   extraConfig?: string;
   /** Forward the server's log to this function (default: kept in memory for error messages). */
   onLog?: (line: string) => void;
+  /**
+   * Run the server in a process group of its own, out of reach of the terminal's Ctrl-C (which
+   * signals the whole foreground group): for a server its owner stops itself, after its actors
+   * have checkpointed through it. Tests leave it off, so an interrupted test run takes its
+   * servers with it.
+   */
+  ownProcessGroup?: boolean;
 };
 
 /** In a store directory given to start(): the pid of the server running on it. */
@@ -153,7 +160,7 @@ export class NatsServer {
       `jetstream { store_dir: "${this.storeDir}" }`,
       this.opts.extraConfig ?? "",
     ].join("\n"));
-    const child = spawn(this.bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(this.bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"], detached: !!this.opts.ownProcessGroup });
     this.child = child;
     this.logTail = [];
     let ready = false;

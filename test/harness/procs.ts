@@ -23,9 +23,11 @@ export type Proc = {
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 };
 
-export function tickflow(args: string[], env: Record<string, string> = {}): Proc {
+/** `group`: the process leads a process group of its own, as a command started from a terminal does (Ctrl-C signals the group). */
+export function tickflow(args: string[], env: Record<string, string> = {}, opts: { group?: boolean } = {}): Proc {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
+    detached: !!opts.group,
     env: { ...process.env, ...env, NATS_URL: env.NATS_URL ?? "" },
     stdio: ["ignore", "pipe", "pipe"],
   });

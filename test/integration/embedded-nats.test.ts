@@ -5,14 +5,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
 import { NatsServer } from "../../supervisor/nats-server.js";
+import { decode } from "../../protocol/codec.js";
 import { check } from "../harness/nats.js";
 import { tickflow } from "../harness/procs.js";
-import { BTC_FILE } from "../harness/data.js";
+import { BTC_FILE, readTrades } from "../harness/data.js";
+import { dealOverPairs } from "../harness/many-pairs.js";
 
 const alive = (pid: number) => {
   try {
@@ -83,29 +86,54 @@ test("embedded nats - Ctrl-C during `up --once` stops the run: actors checkpoint
   const dataDir = mkdtempSync(join(tmpdir(), "tf-up-int-"));
   let serverPid = 0;
   try {
-    // At real-time speed the recording takes its 23 minutes: the run is mid-way when interrupted.
-    const p = tickflow(["up", "--replay", BTC_FILE, "--speed", "1", "--once", "--pairs", "BTC/USDT", "--data-dir", dataDir]);
+    // A hundred pairs (600 actors to stop) at real-time speed, so the run is mid-way when
+    // interrupted: the recording takes its 23 minutes.
+    const file = join(dataDir, "trades.jsonl");
+    writeFileSync(file, dealOverPairs(readTrades(BTC_FILE), 100).map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const p = tickflow(["up", "--replay", file, "--speed", "1", "--once", "--data-dir", dataDir], {}, { group: true });
     const pidFile = join(dataDir, "nats", "tickflow-nats.pid");
     serverPid = await check(() => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) : null), 30_000, "the embedded nats-server's pid file");
     const url = readFileSync(join(dataDir, "nats.url"), "utf8").trim();
     const nc = await connect({ servers: url });
     try {
       const jsm = await jetstreamManager(nc);
-      await check(async () => (await jsm.streams.info("TRADES").catch(() => null))?.state.messages! >= 20, 60_000, "trades flowing into TRADES");
+      await check(async () => (await jsm.streams.info("TRADES").catch(() => null))?.state.messages! >= 300, 60_000, "trades flowing into TRADES (watermarks too)");
     } finally {
       await nc.close();
     }
-    void p.kill("SIGINT");
+    // As Ctrl-C in a terminal: to the whole process group (up, its nats-server, its replay server).
+    const signalledAt = Date.now();
+    process.kill(-p.child.pid!, "SIGINT");
     // Unanswered, the run would go on for the recording's 23 minutes.
     const late = setTimeout(() => p.kill("SIGKILL"), 60_000);
     const r = await p.exited;
     clearTimeout(late);
     assert.equal(r.code, 130, `exited ${r.code ?? r.signal} (SIGKILL: not stopped within 60 s of Ctrl-C)\n${p.stderr()}`);
     const m = /tickflow up: interrupted before every input was processed \((\d+) of 19904 trades\); the actors stopped with their checkpoints saved/.exec(p.stderr());
-    assert.ok(m && Number(m[1]) >= 20 && Number(m[1]) < 19904, p.stderr());
+    assert.ok(m && Number(m[1]) > 0 && Number(m[1]) < 19904, p.stderr());
     assert.match(p.stderr(), /actors stopped; leases released/);
     assert.equal(alive(serverPid), false, "its embedded nats-server stopped");
-    assert.equal(existsSync(pidFile), false);
+    assert.equal(existsSync(pidFile), false, "up stopped its server itself (one the terminal's signal took down leaves its pid file)");
+    // The server outlived the signal long enough for the actors to checkpoint through it.
+    const server = await NatsServer.start({ storeDir: join(dataDir, "nats") });
+    try {
+      const nc2 = await connect({ servers: server.url });
+      const kv = await new Kvm(nc2).open("tf_state");
+      // The candles actors apply trades as they come (about 14 a second): those with trades not yet
+      // checkpointed when the signal came wrote their checkpoint on the way out.
+      let atStop = 0;
+      for await (const k of await kv.keys("candles.>")) {
+        const e = await kv.get(k);
+        if (e?.operation === "PUT" && (decode(e.value) as { at: number }).at >= signalledAt) atStop++;
+      }
+      assert.ok(atStop > 0, "candles checkpoints written after the signal");
+      // …and for the worker to say goodbye: its member entry is gone, so no other worker waits out its TTL.
+      const member = await (await new Kvm(nc2).open("tf_members")).get(`up-${hostname()}`);
+      assert.ok(!member || member.operation !== "PUT", "the member entry of the interrupted up is deleted");
+      await nc2.close();
+    } finally {
+      await server.stop();
+    }
   } finally {
     // A run that had to be killed left its server running.
     if (serverPid && alive(serverPid)) process.kill(serverPid, "SIGKILL");
