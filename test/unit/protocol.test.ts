@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decode, encode } from "../../protocol/codec.js";
-import { TradeCheck } from "../../protocol/messages.js";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { IndicatorsCheck, IndicatorsSchema, TradeCheck } from "../../protocol/messages.js";
 import { normalizePair, pairToToken, tokenToPair } from "../../protocol/pairs.js";
 import { parseSubject, subjects } from "../../protocol/subjects.js";
 import { timeframeMs } from "../../protocol/timeframes.js";
@@ -52,4 +53,35 @@ test("protocol - validators name the bad field and value", () => {
   assert.match(TradeCheck.explain(t)!, /^price: .* \(got -3\)$/);
   assert.match(TradeCheck.explain({ ...t, price: 1, side: "up" })!, /^side: /);
   assert.equal(TradeCheck.explain({ ...t, price: 1 }), null);
+});
+
+test("protocol - the indicators check accepts exactly what the indicators schema accepts", () => {
+  const full = TypeCompiler.Compile(IndicatorsSchema);
+  const candle = { v: 1, pair: "BTC/USD", tf: "1m", window_start_ms: 60_000, window_end_ms: 120_000, open: 1, high: 2, low: 0.5, close: 1.5, volume: 3, vwap: 1.2, trades: 4, flat: false };
+  const inherited = Object.create({ sneaky: "x" }) as Record<string, unknown>;
+  inherited.rsi_14 = 50;
+  const cases: unknown[] = [
+    { ...candle, values: { sma_20: 1.5, rsi_14: null, macd: -0.2 } },
+    { ...candle, values: {} },
+    { ...candle, values: inherited },
+    { ...candle, values: { sma_20: Number.NaN } },
+    { ...candle, values: { sma_20: Infinity } },
+    { ...candle, values: { sma_20: "1.5" } },
+    { ...candle, values: { sma_20: undefined } },
+    { ...candle, values: { nested: { a: 1 } } },
+    { ...candle, values: [1, 2] },
+    { ...candle, values: new Date(0) },
+    { ...candle, values: new Uint8Array(2) },
+    { ...candle, values: null },
+    { ...candle },
+    { ...candle, extra: "kept", values: { a: 1 } },
+    { ...candle, high: -1, values: { a: 1 } },
+    { ...candle, pair: "btc-usd", values: { a: 1 } },
+    null, 42, "candle",
+  ];
+  for (const c of cases) {
+    assert.equal(IndicatorsCheck.check(c), full.Check(c), `check of ${JSON.stringify(c)}`);
+    assert.equal(IndicatorsCheck.explain(c) === null, full.Check(c), `explain of ${JSON.stringify(c)}`);
+  }
+  assert.match(IndicatorsCheck.explain({ ...candle, values: { sma_20: "1.5" } })!, /values\.sma_20/);
 });
