@@ -6,6 +6,7 @@
 // a million messages. From there an ordered consumer reads forward at most `limit` messages.
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { decode, decodeMsg, HDR_CONTENT_TYPE } from "../protocol/codec.js";
+import { dropConsumer } from "../supervisor/nats.js";
 
 export type HistoryQuery = {
   stream: string;
@@ -55,6 +56,7 @@ export async function readHistory(js: JetStreamClient, jsm: JetStreamManager, q:
     }
   } finally {
     iter.stop();
+    void dropConsumer(c);
   }
   return out;
 }

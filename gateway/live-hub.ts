@@ -2,9 +2,10 @@
 // out in memory by pair. A client's position is a vector of stream sequences (its SSE event id),
 // so a client that reconnects with `Last-Event-ID` is caught up from JetStream (per pair, bounded)
 // and then switched to the live feed, with sequence checks so nothing is missed or sent twice.
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { decodeMsg } from "../protocol/codec.js";
+import { dropConsumer } from "../supervisor/nats.js";
 
 export type EventKind = "candle" | "indicators" | "sentiment" | "prediction" | "outcome";
 
@@ -52,6 +53,7 @@ export class LiveHub {
   readonly position: number[] = LIVE_STREAMS.map(() => 0);
   private readonly subs = new Set<Subscriber>();
   private readonly iters: ConsumerMessages[] = [];
+  private readonly consumers: Consumer[] = [];
   private readonly listeners = new Set<{ kinds: Set<EventKind>; fn: (e: LiveEvent) => void }>();
   private stopped = false;
 
@@ -66,6 +68,7 @@ export class LiveHub {
       });
       const iter = await c.consume({ max_messages: 512 });
       this.iters.push(iter);
+      this.consumers.push(c);
       (async () => {
         for await (const m of iter) {
           const kind = kindOf(m.subject);
@@ -130,22 +133,26 @@ export class LiveHub {
         const c = await this.js.consumers.get(s.stream, {
           filter_subjects: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: cursor[i] + 1,
         });
-        const pending = (await c.info()).num_pending;
-        if (pending === 0) continue;
-        if (pending > cap) return null;
-        const iter = await c.consume({ max_messages: Math.min(pending, 1000) });
-        for await (const m of iter) {
-          const kind = kindOf(m.subject);
-          if (kind) {
-            try {
-              list.push({ streamIndex: i, seq: m.seq, kind, token: t, subject: m.subject, data: decodeMsg(m) });
-            } catch {
-              // undecodable: skipped, as live
+        try {
+          const pending = (await c.info()).num_pending;
+          if (pending === 0) continue;
+          if (pending > cap) return null;
+          const iter = await c.consume({ max_messages: Math.min(pending, 1000) });
+          for await (const m of iter) {
+            const kind = kindOf(m.subject);
+            if (kind) {
+              try {
+                list.push({ streamIndex: i, seq: m.seq, kind, token: t, subject: m.subject, data: decodeMsg(m) });
+              } catch {
+                // undecodable: skipped, as live
+              }
             }
+            if (m.info.pending === 0) break;
           }
-          if (m.info.pending === 0) break;
+          iter.stop();
+        } finally {
+          void dropConsumer(c);
         }
-        iter.stop();
       }
       list.sort((a, b) => a.seq - b.seq);
       out.push(...list);
@@ -156,6 +163,7 @@ export class LiveHub {
   stop(): void {
     this.stopped = true;
     for (const it of this.iters) it.stop();
+    for (const c of this.consumers) void dropConsumer(c);
     this.subs.clear();
   }
 }

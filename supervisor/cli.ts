@@ -17,7 +17,7 @@ import { loadConfig, type Config } from "./config.js";
 import { addPairs, listPairs, removePairs } from "./desired-pairs.js";
 import { needsAttention, stageCounts } from "./actor-summary.js";
 import { actorMetrics, startHealthServer } from "./health.js";
-import { connectNats, EMBEDDED_URL_FILE, resolveNatsUrl } from "./nats.js";
+import { connectNats, dropConsumer, EMBEDDED_URL_FILE, resolveNatsUrl } from "./nats.js";
 import { NatsServer } from "./nats-server.js";
 import type { CommandContext, CommandDef, Flags, OptionSpec, Plugin, StageContext, StageDef, UpContribution } from "./plugin.js";
 import type { OutputOf } from "./status.js";
@@ -416,39 +416,44 @@ async function tail(ctx: CommandContext): Promise<void> {
     const stream = await withDeadline(jsm.streams.find(subject), ms, `the stream that holds ${subject}`).catch((err) =>
       (err as TickflowError).code === ErrorCode.Timeout ? Promise.reject(err) : usage(`no stream holds subject "${subject}"`));
     const consumer = await js.consumers.get(stream, { filter_subjects: subject });
-    const total = (await withDeadline(consumer.info(), ms, `consumer info on ${stream}`)).num_pending;
-    // Without --all only the last `limit` are printed; with --all and --limit, the first `limit`.
-    let skip = flags.all ? 0 : Math.max(0, total - (limit === Infinity ? total : limit));
-    let printed = 0;
-    if (total === 0 && !flags.follow) return;
-    const iter = await consumer.consume({ max_messages: 1000 });
-    // Without --follow the messages counted above must arrive; a stall past the deadline is an error, not a hang.
-    let last = Date.now();
-    const watchdog = flags.follow ? null : setInterval(() => {
-      if (Date.now() - last > ms) iter.stop(new TickflowError(ErrorCode.Timeout, `timed out after ${ms / 1000} s waiting for messages of ${subject} (${printed + skip} of ${total} read)`));
-    }, 500);
+    // Deleted when done: a tail's consumer would otherwise stay on the server for five minutes.
     try {
-      for await (const m of iter) {
-        last = Date.now();
-        if (skip > 0) skip--;
-        else if (printed < limit) {
-          let data: unknown;
-          try {
-            data = decodeMsg(m);
-          } catch (err) {
-            data = { undecodable: (err as Error).message };
+      const total = (await withDeadline(consumer.info(), ms, `consumer info on ${stream}`)).num_pending;
+      // Without --all only the last `limit` are printed; with --all and --limit, the first `limit`.
+      let skip = flags.all ? 0 : Math.max(0, total - (limit === Infinity ? total : limit));
+      let printed = 0;
+      if (total === 0 && !flags.follow) return;
+      const iter = await consumer.consume({ max_messages: 1000 });
+      // Without --follow the messages counted above must arrive; a stall past the deadline is an error, not a hang.
+      let last = Date.now();
+      const watchdog = flags.follow ? null : setInterval(() => {
+        if (Date.now() - last > ms) iter.stop(new TickflowError(ErrorCode.Timeout, `timed out after ${ms / 1000} s waiting for messages of ${subject} (${printed + skip} of ${total} read)`));
+      }, 500);
+      try {
+        for await (const m of iter) {
+          last = Date.now();
+          if (skip > 0) skip--;
+          else if (printed < limit) {
+            let data: unknown;
+            try {
+              data = decodeMsg(m);
+            } catch (err) {
+              data = { undecodable: (err as Error).message };
+            }
+            const line = flags.meta ? { subject: m.subject, seq: m.seq, time: new Date(m.info.timestampNanos / 1e6).toISOString(), data } : data;
+            process.stdout.write(JSON.stringify(line, jsonReplacer) + "\n");
+            printed++;
           }
-          const line = flags.meta ? { subject: m.subject, seq: m.seq, time: new Date(m.info.timestampNanos / 1e6).toISOString(), data } : data;
-          process.stdout.write(JSON.stringify(line, jsonReplacer) + "\n");
-          printed++;
+          if ((!flags.follow && m.info.pending === 0) || (flags.all && printed >= limit && !flags.follow)) break;
         }
-        if ((!flags.follow && m.info.pending === 0) || (flags.all && printed >= limit && !flags.follow)) break;
+        const closed = await iter.closed();
+        if (closed instanceof Error) throw closed;
+      } finally {
+        if (watchdog) clearInterval(watchdog);
+        iter.stop();
       }
-      const closed = await iter.closed();
-      if (closed instanceof Error) throw closed;
     } finally {
-      if (watchdog) clearInterval(watchdog);
-      iter.stop();
+      await dropConsumer(consumer);
     }
   });
 }

@@ -34,7 +34,8 @@
 //   outage would have buffered far more. The rest wait their turn, their live queues filling
 //   (and, past `stuckMs` full, dropping as any stuck subscription's do). A catch-up pulls
 //   `catchUpBatch` messages at a time, so catching up holds at most maxCatchUps × catchUpBatch.
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, MsgRequest } from "@nats-io/jetstream";
+import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, MsgRequest } from "@nats-io/jetstream";
+import { dropConsumer } from "./nats.js";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 
@@ -132,6 +133,8 @@ class StreamHub {
   private readonly general = new Set<InputSubscription>();
   private starting: Promise<void> | null = null;
   private iter: ConsumerMessages | null = null;
+  /** The server's consumer behind `iter`, deleted when the reader stops. */
+  private consumer: Consumer | null = null;
   private closed = false;
   /** Last stream sequence handed to subscriptions (everything up to it has been offered). */
   lastDispatched = 0;
@@ -280,6 +283,7 @@ class StreamHub {
       const iter = await consumer.consume({ max_messages: this.o.batch });
       this.lastDispatched = first - 1;
       this.iter = iter;
+      this.consumer = consumer;
       if (this.closed) iter.stop();
       void this.run(iter);
     })();
@@ -308,6 +312,8 @@ class StreamHub {
     this.log.warn({ stream: this.stream, err: err.message }, "input hub reader stopped");
     this.starting = null;
     this.iter = null;
+    if (this.consumer) void dropConsumer(this.consumer);
+    this.consumer = null;
     this.resetRing();
     for (const s of [...this.subs]) {
       this.remove(s);
@@ -377,6 +383,7 @@ class StreamHub {
   close(): void {
     this.closed = true;
     this.iter?.stop();
+    if (this.consumer) void dropConsumer(this.consumer);
     this.full.clear();
     this.room?.();
     for (const s of [...this.subs]) s.stop();
@@ -579,6 +586,7 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
       } finally {
         iter.stop();
         this.catchIter = null;
+        void dropConsumer(consumer);
       }
     } finally {
       this.releaseCatchUp();

@@ -15,6 +15,7 @@
 import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { dropConsumer } from "./nats.js";
 
 /** The last message on a subject: what a stream message get returns, as far as readers use it. */
 export type LastMsg = { subject: string; seq: number; data: Uint8Array; headers?: MsgHdrs };
@@ -78,6 +79,7 @@ async function readLastPerSubject(js: JetStreamClient, stream: string, filter: s
   } finally {
     clearTimeout(timer);
     iter.stop();
+    void dropConsumer(consumer);
   }
 }
 

@@ -5,13 +5,14 @@
 // (training-turns.ts), and the CPU part runs in a worker thread.
 // Its resume point is its output: the newest candle a recorded run has read (`data.input_to_ms`
 // and `input_to_seq` in tf_models), so it needs no checkpoint of its own.
-import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, type Consumer, type JsMsg } from "@nats-io/jetstream";
 import { decodeMsg } from "../../protocol/codec.js";
 import { IndicatorsCheck } from "../../protocol/messages.js";
 import { subjects } from "../../protocol/subjects.js";
 import { timeframeMs } from "../../protocol/timeframes.js";
 import type { SourceActorDef, SourceContext } from "../../supervisor/actor.js";
 import type { HubMsg } from "../../supervisor/input-hub.js";
+import { dropConsumer } from "../../supervisor/nats.js";
 import type { ComputedRun, ComputeRequest } from "./compute-run.js";
 import { Registry } from "./registry.js";
 import { readIndicators, readSentiment } from "./stream-data.js";
@@ -61,9 +62,12 @@ export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
       // at the storage time of that candle (a record is stored after its event time, so this never
       // skips one; older ones are skipped below by their own event time).
       let iter: AsyncIterable<JsMsg | HubMsg> & { stop(): void };
+      /** The consumer of the old path, deleted when the trainer stops (see dropConsumer). */
+      let own: Consumer | null = null;
       let caughtUp: (m: JsMsg | HubMsg) => boolean;
       if (trainedThrough > 0 && throughSeq === null) {
         const c = await js.consumers.get("INDICATORS", { filter_subjects: subject, deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(trainedThrough).toISOString() });
+        own = c;
         iter = await c.consume({ max_messages: 512 });
         caughtUp = (m) => (m as JsMsg).info.pending === 0;
       } else {
@@ -71,7 +75,10 @@ export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
         iter = sub;
         caughtUp = () => sub.atStreamEnd();
       }
-      signal.addEventListener("abort", () => iter.stop(), { once: true });
+      signal.addEventListener("abort", () => {
+        iter.stop();
+        if (own) void dropConsumer(own);
+      }, { once: true });
       let fresh = 0;
       let newest = trainedThrough;
       let newestSeq = throughSeq ?? 0;

@@ -7,6 +7,7 @@ import { ErrorCode, TickflowError } from "../../protocol/errors.js";
 import { IndicatorsCheck } from "../../protocol/messages.js";
 import { subjects } from "../../protocol/subjects.js";
 import type { FeatureInput, SentimentInput } from "../ml/mod.js";
+import { dropConsumer } from "../../supervisor/nats.js";
 
 export type StreamRange = { fromMs?: number; toMs?: number; deadlineMs: number };
 
@@ -15,23 +16,27 @@ async function readRange<T>(js: JetStreamClient, stream: string, subject: string
     ? { filter_subjects: subject, deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(r.fromMs).toISOString() }
     : { filter_subjects: subject };
   const c = await js.consumers.get(stream, opts);
-  const info = await c.info();
   const out: T[] = [];
-  if (info.num_pending === 0) return out;
-  const iter = await c.consume({ max_messages: 1000 });
-  const timer = setTimeout(() => iter.stop(new TickflowError(ErrorCode.NotEnoughData, `reading ${subject} from ${stream}: not done after ${r.deadlineMs} ms (${out.length} messages read)`)), r.deadlineMs);
   try {
-    for await (const m of iter) {
-      const v = take(decodeMsg(m));
-      if (v === "stop") break;
-      if (v !== null) out.push(v);
-      if (m.info.pending === 0) break;
+    const info = await c.info();
+    if (info.num_pending === 0) return out;
+    const iter = await c.consume({ max_messages: 1000 });
+    const timer = setTimeout(() => iter.stop(new TickflowError(ErrorCode.NotEnoughData, `reading ${subject} from ${stream}: not done after ${r.deadlineMs} ms (${out.length} messages read)`)), r.deadlineMs);
+    try {
+      for await (const m of iter) {
+        const v = take(decodeMsg(m));
+        if (v === "stop") break;
+        if (v !== null) out.push(v);
+        if (m.info.pending === 0) break;
+      }
+    } finally {
+      clearTimeout(timer);
+      iter.stop();
     }
+    return out;
   } finally {
-    clearTimeout(timer);
-    iter.stop();
+    void dropConsumer(c);
   }
-  return out;
 }
 
 export async function readIndicators(js: JetStreamClient, pair: string, tf: string, r: StreamRange): Promise<{ inputs: FeatureInput[]; skipped: number }> {

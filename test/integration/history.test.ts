@@ -4,7 +4,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readHistory } from "../../gateway/history.js";
 import { encode, publishHeaders } from "../../protocol/codec.js";
-import { cleanup, setup, type Env } from "../harness/nats.js";
+import { check, cleanup, setup, type Env } from "../harness/nats.js";
 
 let env: Env;
 before(async () => {
@@ -47,4 +47,7 @@ test("history - binary search over direct gets finds every window of interleaved
   assert.deepEqual(got, s0.filter((t) => t >= last - 9 * 60_000));
   assert.deepEqual(await readHistory(env.js, env.jsm, { stream: "CANDLES", subject: "md.candles.1m.ZZZ-USD", tsOf, limit: 10, stepMs: 60_000 }), []);
   assert.deepEqual(await readHistory(env.js, env.jsm, { stream: "CANDLES", subject: subjectsOf[1], tsOf, from: last * 2, limit: 10, stepMs: 60_000 }), []);
+  // Every request that read forward made a consumer: none is left on the server (each would stay
+  // five minutes, the client's inactive threshold, so a busy gateway piled them up).
+  await check(async () => (await env.jsm.consumers.list("CANDLES").next()).length === 0, 10_000, "no history consumer left on CANDLES");
 });

@@ -234,3 +234,18 @@ function collectGarbage(): void {
   setFlagsFromString("--expose-gc");
   (runInNewContext("gc") as () => void)();
 }
+
+test("input hub - catch-up consumers, and the reader's own once the hub closes, are deleted from the server (not left to their five-minute inactive threshold)", async () => {
+  await env.jsm.streams.add({ name: "HUBC", subjects: ["hc.>"] });
+  const consumers = async () => (await env.jsm.consumers.list("HUBC").next()).length;
+  for (let i = 0; i < 200; i++) await env.js.publish(`hc.P${i % 10}`, new Uint8Array([i]));
+  // A ring far smaller than the stream: every subscription from the start catches up by a consumer of its own.
+  const hubs = new InputHubs(env.js, quietLog, { ringSize: 10, maxCatchUps: 4, catchUpBatch: 8 });
+  const subs = await Promise.all(Array.from({ length: 10 }, (_, p) => hubs.subscribe("HUBC", `hc.P${p}`, 1)));
+  const got = await Promise.all(subs.map((s) => take(s, 20)));
+  for (const g of got) assert.equal(g.length, 20);
+  await check(async () => (await consumers()) === 1, 10_000, "only the hub's reader left on HUBC");
+  for (const s of subs) s.stop();
+  hubs.close();
+  await check(async () => (await consumers()) === 0, 10_000, "no consumer left on HUBC once the hub closed");
+});
