@@ -35,9 +35,9 @@
 //   (and, past `stuckMs` full, dropping as any stuck subscription's do). A catch-up pulls
 //   `catchUpBatch` messages at a time, so catching up holds at most maxCatchUps × catchUpBatch.
 import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, MsgRequest } from "@nats-io/jetstream";
-import { dropConsumer } from "./nats.js";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { dropConsumer } from "./nats.js";
 
 /** A message of a stream as subscriptions see it (the JsMsg the hub or a catch-up consumer read). */
 export type HubMsg = { subject: string; seq: number; data: Uint8Array; headers?: MsgHdrs };

@@ -95,7 +95,7 @@ export async function recoverPositions(js: JetStreamClient, subject: string, fro
 }
 
 /** Recovery reads (one consumer each) running at once per client. */
-export const RECOVERIES_AT_ONCE = 64;
+const RECOVERIES_AT_ONCE = 64;
 const recoveryTurns = new WeakMap<JetStreamClient, Turns>();
 
 /** At most `size` holders at once; the rest wait in arrival order. */
