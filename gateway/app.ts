@@ -47,7 +47,7 @@ export async function buildApp(o: BuildAppOptions): Promise<FastifyInstance> {
   const ctx: GatewayContext = {
     nc: o.nc, js, jsm, config: o.config, log, latest, pairs, models, hub, tokensWithData, accuracy, actors: actorsCache(o.nc),
   };
-  const metrics = createMetrics({ actors: ctx.actors, accuracy: () => accuracy.all(), sseClients: () => hub.clients });
+  const metrics = createMetrics({ actors: ctx.actors, accuracy: () => accuracy.all(), sseClients: () => hub.clients, perActor: o.config.metrics.perActor });
   hub.onEvent(["prediction", "outcome"], (e) => {
     const horizon = e.subject.split(".")[2];
     const d = e.data as OutcomeLike & { pair: string };

@@ -16,6 +16,8 @@ export function createMetrics(opts: {
   actors: () => Promise<ClusterStatus>;
   accuracy: () => Iterable<{ pair: string; horizon: string; summary: AccuracySummary }>;
   sseClients: () => number;
+  /** A series per actor besides the per-stage totals (config metrics.perActor). */
+  perActor: boolean;
 }): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "tickflow_gateway_" });
@@ -26,21 +28,40 @@ export function createMetrics(opts: {
   const dead = new Gauge({ name: "tickflow_actor_dead_letters", help: "Inputs the actor sent to the DLQ since it started", labelNames: labels, registers: [registry] });
   const restarts = new Gauge({ name: "tickflow_actor_restarts", help: "Restarts of the actor", labelNames: labels, registers: [registry] });
   const up = new Gauge({ name: "tickflow_actor_running", help: "1 when the actor is running, 0 otherwise", labelNames: [...labels, "state"], registers: [registry] });
+  // Per stage over the whole cluster: a bounded number of series whatever the number of pairs.
+  const stageLabels = ["stage"] as const;
+  const stageLag = new Gauge({ name: "tickflow_stage_lag", help: "Messages pending for the inputs of the stage's actors", labelNames: stageLabels, registers: [registry] });
+  const stageProcessed = new Gauge({ name: "tickflow_stage_messages_processed", help: "Inputs the stage's actors applied since they started", labelNames: stageLabels, registers: [registry] });
+  const stagePublished = new Gauge({ name: "tickflow_stage_messages_published", help: "Outputs the stage's actors published since they started", labelNames: stageLabels, registers: [registry] });
+  const stageDead = new Gauge({ name: "tickflow_stage_dead_letters", help: "Inputs the stage's actors sent to the DLQ since they started", labelNames: stageLabels, registers: [registry] });
+  const stageRestarts = new Gauge({ name: "tickflow_stage_restarts", help: "Restarts of the stage's actors", labelNames: stageLabels, registers: [registry] });
+  const stageActors = new Gauge({ name: "tickflow_stage_actors", help: "Actors of the stage by state", labelNames: ["stage", "state"] as const, registers: [registry] });
   new Gauge({
     name: "tickflow_members", help: "Live Tickflow processes", registers: [registry],
     async collect() {
       const s = await opts.actors();
       this.set(s.members.length);
-      for (const g of [lag, processed, published, dead, restarts, up]) g.reset();
+      for (const g of [lag, processed, published, dead, restarts, up, stageLag, stageProcessed, stagePublished, stageDead, stageRestarts, stageActors]) g.reset();
       for (const a of s.actors) {
-        const l = { stage: a.stage, pair: a.pair, owner: a.owner ?? "" };
+        const st = { stage: a.stage };
+        if (a.lag !== null) stageLag.inc(st, a.lag);
+        stageProcessed.inc(st, a.processed);
+        stagePublished.inc(st, a.published);
+        stageDead.inc(st, a.deadLetters);
+        stageRestarts.inc(st, a.restarts);
+        stageActors.inc({ stage: a.stage, state: a.state }, 1);
+        if (!opts.perActor) continue;
+        const owner = a.owner ?? "";
+        const l = { stage: a.stage, pair: a.pair, owner };
         if (a.lag !== null) lag.set(l, a.lag);
         processed.set(l, a.processed);
         published.set(l, a.published);
         dead.set(l, a.deadLetters);
         restarts.set(l, a.restarts);
-        up.set({ ...l, state: a.state }, a.state === "running" ? 1 : 0);
+        up.set({ stage: a.stage, pair: a.pair, owner, state: a.state }, a.state === "running" ? 1 : 0);
       }
+      // Every stage with actors has each series, 0 when none of its actors has a lag (source actors).
+      for (const stage of new Set(s.actors.map((a) => a.stage))) for (const g of [stageLag, stageProcessed, stagePublished, stageDead, stageRestarts]) g.inc({ stage }, 0);
     },
   });
   const acc = ["pair", "horizon"] as const;

@@ -392,7 +392,7 @@ Common options:
       ? await startHealthServer({
         port: config.health.port, host: config.health.host, nc,
         ready: () => worker?.sup.isReady() ?? false,
-        metrics: () => actorMetrics(id, worker?.sup.status() ?? []),
+        metrics: () => actorMetrics(id, worker?.sup.status() ?? [], config.metrics.perActor),
       })
       : null;
     worker = await startWorker({ nc, config, log, id, stages: defs, ignoreLeases: unsafeSplitBrain() });

@@ -105,6 +105,11 @@ export const ConfigSchema = Type.Object({
   }),
   /** HTTP /healthz, /readyz, /metrics of a worker (`tickflow run`); port 0 = off. */
   health: Type.Object({ port: Int(0, 65535), host: Type.String({ minLength: 1 }) }),
+  /**
+   * /metrics of workers and the gateway: per-stage totals always; with `perActor`, also a series
+   * per actor (stage × pair), six series each at a thousand pairs per stage.
+   */
+  metrics: Type.Object({ perActor: Type.Boolean() }),
   // --- serving: gateway and sink (and the terminal) ---
   /** Log lines: `auto` = readable on a terminal, JSON when piped; or force `json` / `pretty`. */
   logFormat: Type.Union([Type.Literal("auto"), Type.Literal("json"), Type.Literal("pretty")]),
@@ -182,6 +187,7 @@ export const DEFAULT_CONFIG: Config = {
   pool: { concurrency: 4, maxDeliver: 5, ackWaitMs: 30_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 },
   natsAuth: { credsFile: "", user: "", password: "", token: "", caFile: "", certFile: "", keyFile: "", connectTimeoutMs: 10_000 },
   health: { port: 0, host: "0.0.0.0" },
+  metrics: { perActor: true },
   logFormat: "auto",
   gateway: { port: 3000, host: "0.0.0.0", adminToken: "", defaultHorizon: "5m", maxHistory: 5000 },
   sink: { databaseUrl: "", dialect: "postgres", schema: "tickflow", batchSize: 500, batchMs: 250, durablePrefix: "tf_sink" },
@@ -202,7 +208,7 @@ export const DEFAULT_CONFIG: Config = {
 };
 
 /** Environment variable → config path, with how to parse it. */
-const ENV: [string, string, "string" | "int" | "list" | "number"][] = [
+const ENV: [string, string, "string" | "int" | "list" | "number" | "bool"][] = [
   ["NATS_URL", "natsUrl", "string"],
   ["TICKFLOW_DATA_DIR", "dataDir", "string"],
   ["TICKFLOW_CODEC", "codec", "string"],
@@ -244,6 +250,7 @@ const ENV: [string, string, "string" | "int" | "list" | "number"][] = [
   ["NATS_CONNECT_TIMEOUT_MS", "natsAuth.connectTimeoutMs", "int"],
   ["TICKFLOW_HEALTH_PORT", "health.port", "int"],
   ["TICKFLOW_HEALTH_HOST", "health.host", "string"],
+  ["TICKFLOW_METRICS_PER_ACTOR", "metrics.perActor", "bool"],
   ["LOG_FORMAT", "logFormat", "string"],
   ["PORT", "gateway.port", "int"],
   // The Helm chart's name for it (wins over PORT when both are set).
@@ -317,8 +324,14 @@ export function validateConfig(cfg: unknown): Config {
   return c;
 }
 
-function parseValue(raw: string, kind: "string" | "int" | "list" | "number", where: string): unknown {
+function parseValue(raw: string, kind: "string" | "int" | "list" | "number" | "bool", where: string): unknown {
   if (kind === "string") return raw;
+  if (kind === "bool") {
+    const v = raw.trim().toLowerCase();
+    if (v === "true" || v === "1") return true;
+    if (v === "false" || v === "0") return false;
+    throw new ConfigError(`${where}: expected true or false, got "${raw}"`);
+  }
   if (kind === "number") {
     if (!/^-?[0-9]*\.?[0-9]+(e-?[0-9]+)?$/i.test(raw.trim())) throw new ConfigError(`${where}: expected a number, got "${raw}"`);
     return Number(raw);

@@ -74,7 +74,11 @@ export async function startHealthServer(o: HealthOptions): Promise<HealthServer>
 }
 
 /** Prometheus text: actors by stage and state, and their counters per key (pair, source, "pool"), for one process. */
-export function actorMetrics(member: string, actors: ActorStatus[]): string {
+/**
+ * Per stage: actors by state, and the sums of the actors' counters and lags (bounded by the
+ * number of stages, whatever the number of pairs). With `perActor`, each actor's own series too.
+ */
+export function actorMetrics(member: string, actors: ActorStatus[], perActor = true): string {
   const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
   const lines: string[] = [];
   const byState = new Map<string, number>();
@@ -93,6 +97,15 @@ export function actorMetrics(member: string, actors: ActorStatus[]): string {
     ["deadLetters", "tickflow_actor_dead_letters_total", "Inputs sent to the dead-letter stream."],
     ["restarts", "tickflow_actor_restarts_total", "Restarts after a crash."],
   ];
+  const stages = [...new Set(actors.map((a) => a.stage))].sort();
+  for (const [field, name, help] of counters) {
+    const total = name.replace("tickflow_actor_", "tickflow_stage_");
+    lines.push(`# HELP ${total} ${help} Sum over the stage's actors in this process.`, `# TYPE ${total} counter`);
+    for (const st of stages) lines.push(`${total}{member="${esc(member)}",stage="${esc(st)}"} ${actors.reduce((n, a) => (a.stage === st ? n + (a[field] as number) : n), 0)}`);
+  }
+  lines.push("# HELP tickflow_stage_lag Messages pending for the inputs of the stage's actors in this process.", "# TYPE tickflow_stage_lag gauge");
+  for (const st of stages) lines.push(`tickflow_stage_lag{member="${esc(member)}",stage="${esc(st)}"} ${actors.reduce((n, a) => (a.stage === st && a.lag !== null ? n + a.lag : n), 0)}`);
+  if (!perActor) return lines.join("\n") + "\n";
   for (const [field, name, help] of counters) {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
     for (const a of actors) lines.push(`${name}{member="${esc(member)}",stage="${esc(a.stage)}",key="${esc(a.key ?? a.pair ?? "")}"} ${a[field] as number}`);

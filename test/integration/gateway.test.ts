@@ -171,6 +171,10 @@ test("gateway - health, ready, actors, metrics, OpenAPI, dashboard assets", asyn
   }, 10_000, "actor metrics");
   assert.match(metrics, /tickflow_actor_dead_letters\{/);
   assert.match(metrics, /tickflow_actor_messages_processed\{stage="indicators"/);
+  // Per stage, over the cluster: as many series as stages, whatever the number of pairs.
+  assert.match(metrics, /tickflow_stage_messages_processed\{stage="indicators"\} [0-9]+/);
+  assert.match(metrics, /tickflow_stage_actors\{stage="indicators",state="running"\} [1-9]/);
+  assert.match(metrics, /tickflow_stage_lag\{stage="indicators"\} [0-9]+/);
   assert.match(metrics, /tickflow_live_skill\{pair="ETH\/USDT",horizon="5m"\} -?[0-9.]+/);
   const doc = (await get("/docs/json")).body;
   for (const path of ["/v1/pairs", "/v1/pairs/{pair}", "/v1/candles/{pair}", "/v1/indicators/{pair}", "/v1/sentiment/{pair}",
@@ -178,6 +182,18 @@ test("gateway - health, ready, actors, metrics, OpenAPI, dashboard assets", asyn
     "/v1/stream", "/predictions", "/health", "/ready", "/metrics"]) assert.ok(doc.paths[path], `OpenAPI lists ${path}`);
   assert.match((await get("/")).body, /<title>Tickflow<\/title>/);
   assert.match((await get("/vendor/lightweight-charts.mjs")).body, /createChart/);
+  // With TICKFLOW_METRICS_PER_ACTOR=false: the per-stage series only.
+  const staged = await buildApp({ nc: env.nc, config: testConfig({ TICKFLOW_METRICS_PER_ACTOR: "false" }), log: quietLog, docsUi: false });
+  try {
+    const text = await check(async () => {
+      const r = await staged.inject({ method: "GET", url: "/metrics" });
+      return /tickflow_stage_actors\{stage="indicators",state="running"\} [1-9]/.test(r.body) ? r.body : null;
+    }, 10_000, "per-stage metrics");
+    assert.doesNotMatch(text, /^tickflow_actor_/m);
+    assert.match(text, /tickflow_stage_messages_processed\{stage="candles"\} [0-9]+/);
+  } finally {
+    await staged.close();
+  }
 });
 
 test("gateway - SSE over a real socket: a candle published after connecting arrives; a client reconnecting with Last-Event-ID misses nothing", async () => {

@@ -84,6 +84,15 @@ test("health - actorMetrics counts actors by stage and state and escapes label v
   assert.match(text, /tickflow_actors\{member="m\\"1",stage="trades",state="failed"\} 1\n/);
   assert.match(text, /tickflow_actor_lag\{member="m\\"1",stage="candles",key="BTC\/USD"\} 3\n/);
   assert.doesNotMatch(text, /tickflow_actor_lag\{[^}]*ETH/);
+  // Per stage, the sums over its actors: a bounded number of series whatever the number of pairs.
+  assert.match(text, /tickflow_stage_processed_total\{member="m\\"1",stage="candles"\} 10\n/);
+  assert.match(text, /tickflow_stage_restarts_total\{member="m\\"1",stage="trades"\} 2\n/);
+  assert.match(text, /tickflow_stage_lag\{member="m\\"1",stage="candles"\} 3\n/);
+  // Without per-actor series (TICKFLOW_METRICS_PER_ACTOR=false): the per-stage ones only.
+  const staged = actorMetrics("m", [{ ...base, stage: "candles", key: "BTC/USD", state: "running", lag: 3 }] as ActorStatus[], false);
+  assert.match(staged, /tickflow_stage_lag\{member="m",stage="candles"\} 3\n/);
+  assert.match(staged, /tickflow_actors\{member="m",stage="candles",state="running"\} 1\n/);
+  assert.doesNotMatch(staged, /key=/);
 });
 
 test("health - tickflow run with TICKFLOW_HEALTH_PORT (as the Helm chart sets it) serves the probes", async () => {

@@ -44,6 +44,9 @@ test("leases - expiry is judged from when this observer saw the revision; the ho
 
 test("config - a bad value names the setting and where it came from", () => {
   assert.throws(() => loadConfig({ env: { TICKFLOW_GRACE_MS: "soon" } }), /environment variable TICKFLOW_GRACE_MS: expected a whole number, got "soon"/);
+  assert.throws(() => loadConfig({ env: { TICKFLOW_METRICS_PER_ACTOR: "sometimes" } }), /environment variable TICKFLOW_METRICS_PER_ACTOR: expected true or false, got "sometimes"/);
+  assert.equal(loadConfig({ env: { TICKFLOW_METRICS_PER_ACTOR: "false" } }).metrics.perActor, false);
+  assert.equal(loadConfig({ env: {} }).metrics.perActor, true);
   assert.throws(() => loadConfig({ env: { TICKFLOW_CODEC: "xml" } }), /config codec: /);
   assert.throws(() => loadConfig({ env: { TICKFLOW_TIMEFRAMES: "1m,7x" } }), /timeframes.1: "7x" is not a timeframe/);
   assert.throws(() => loadConfig({ env: { TICKFLOW_LEASE_TTL_MS: "1000", TICKFLOW_LEASE_RENEW_MS: "900" } }), /lease.renewMs \(900\) must be at most half/);
