@@ -379,6 +379,7 @@ export class ActorCell {
       },
       progress: (p) => {
         if (p.lastInputTs !== undefined) this.st.lastInputTs = p.lastInputTs;
+        if (p.lastSeq !== undefined) this.st.lastSeq = p.lastSeq;
         if (p.processed !== undefined) this.st.processed = p.processed;
         if (p.detail) this.st.detail = p.detail;
         this.st.lastInputAt = Date.now();

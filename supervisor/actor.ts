@@ -104,7 +104,7 @@ export type SourceContext = {
   flush(): Promise<void>;
   deadLetter(reason: string, raw: Uint8Array | string, subject?: string): void;
   /** Reports progress for status (last input time, counters). */
-  progress(p: { lastInputTs?: number; processed?: number; detail?: Record<string, unknown> }): void;
+  progress(p: { lastInputTs?: number; lastSeq?: number; processed?: number; detail?: Record<string, unknown> }): void;
   /** Signals a fatal error: the runtime restarts the actor with backoff. */
   crash(err: Error): void;
   /** Aborted when the actor must stop. */

@@ -84,7 +84,12 @@ export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
       let newestSeq = throughSeq ?? 0;
       let runs = 0;
       let last: string | null = null;
-      const report = (training: boolean) => ctx.progress({ lastInputTs: newest > 0 ? newest : undefined, detail: { candlesSinceRun: fresh, every: ml.retrainEveryCandles, runs, lastRun: last, training } });
+      let read = 0;
+      // Its status shows the INDICATORS sequence of the newest candle read, and how many it read.
+      const report = (training: boolean) => ctx.progress({
+        lastInputTs: newest > 0 ? newest : undefined, lastSeq: newestSeq > 0 ? newestSeq : undefined, processed: read,
+        detail: { candlesSinceRun: fresh, every: ml.retrainEveryCandles, runs, lastRun: last, training },
+      });
       for await (const m of iter) {
         if (signal.aborted) break;
         let d: unknown;
@@ -97,6 +102,7 @@ export function trainerActor(opts: TrainerOptions = {}): SourceActorDef {
         newest = d.window_end_ms;
         newestSeq = m.seq;
         fresh++;
+        read++;
         // Due: N new candles, once caught up with the stream (a backlog is trained on once, at its end),
         // or a whole training window of new candles even while catching up.
         const due = fresh >= ml.retrainEveryCandles && (caughtUp(m) || fresh >= ml.maxTrainCandles);

@@ -8,6 +8,7 @@ import type { ComputedRun } from "../../actors/trainer/compute-run.js";
 import { TrainingTurns } from "../../actors/trainer/training-turns.js";
 import { Registry } from "../../actors/trainer/registry.js";
 import { addPairs } from "../../supervisor/desired-pairs.js";
+import { subjects } from "../../protocol/subjects.js";
 import { addPair, startSupervisor, testConfig as runtimeConfig } from "../harness/pipeline.js";
 import { indicatorRecords, predictableCandles, publishIndicators } from "../harness/ml.js";
 import { check, cleanup, setup, type Env } from "../harness/nats.js";
@@ -54,6 +55,10 @@ test("trainer actor - runs every N new candles once caught up, in a worker, neve
     const st = await check(() => sup.status().find((a) => a.stage === "trainer" && a.lastInputTs === records[3099].window_end_ms && a.detail.training === false), 60_000, "the trainer caught up");
     assert.equal(st.detail.runs, 1);
     assert.equal(st.detail.candlesSinceRun, 0);
+    // Its status names the stream sequence of the newest candle it read (it said 0), and how many it read here.
+    const newestSeq = (await env.jsm.streams.getMessage("INDICATORS", { last_by_subj: subjects.indicators(config.ml.timeframe, pair) }))!.seq;
+    assert.equal(st.lastSeq, newestSeq);
+    assert.equal(st.processed, 1100);
     assert.equal((await reg.get(pair, "5m")).record.runs.length, 2, "no run repeated after the restart");
   } finally {
     await sup.stop();
