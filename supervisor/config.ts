@@ -106,8 +106,8 @@ export const ConfigSchema = Type.Object({
   /** HTTP /healthz, /readyz, /metrics of a worker (`tickflow run`); port 0 = off. */
   health: Type.Object({ port: Int(0, 65535), host: Type.String({ minLength: 1 }) }),
   /**
-   * /metrics of workers and the gateway: per-stage totals always; with `perActor`, also a series
-   * per actor (stage × pair), six series each at a thousand pairs per stage.
+   * /metrics of workers and the gateway: per-stage totals always; with `perActor`, also each
+   * actor's series (about 36,000 at a thousand pairs and six stages).
    */
   metrics: Type.Object({ perActor: Type.Boolean() }),
   // --- serving: gateway and sink (and the terminal) ---

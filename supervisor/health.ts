@@ -73,10 +73,10 @@ export async function startHealthServer(o: HealthOptions): Promise<HealthServer>
   };
 }
 
-/** Prometheus text: actors by stage and state, and their counters per key (pair, source, "pool"), for one process. */
 /**
- * Per stage: actors by state, and the sums of the actors' counters and lags (bounded by the
- * number of stages, whatever the number of pairs). With `perActor`, each actor's own series too.
+ * Prometheus text for one process: per stage, actors by state and the sums of the actors' counters
+ * and lags (bounded by the number of stages, whatever the number of pairs); with `perActor`, each
+ * actor's counters and lag too, by key (pair, source, "pool").
  */
 export function actorMetrics(member: string, actors: ActorStatus[], perActor = true): string {
   const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
