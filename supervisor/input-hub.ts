@@ -38,6 +38,7 @@ import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsM
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { dropConsumer } from "./nats.js";
+import { Turns } from "./turns.js";
 
 /** A message of a stream as subscriptions see it (the JsMsg the hub or a catch-up consumer read). */
 export type HubMsg = { subject: string; seq: number; data: Uint8Array; headers?: MsgHdrs };
@@ -152,10 +153,8 @@ class StreamHub {
   private tail: Promise<number> | null = null;
   private tailAt = 0;
   catchUps = 0;
-  /** Catch-up consumers running now, the most that ever ran at once, and the subscriptions waiting for a turn. */
-  catchUpsNow = 0;
-  catchUpsPeak = 0;
-  private readonly catchUpWaiters: (() => void)[] = [];
+  /** Turns of the catch-up consumers (maxCatchUps at once); its peakHolding is the most that ran at once. */
+  readonly catchUpTurns: Turns;
 
   constructor(
     readonly stream: string,
@@ -163,31 +162,15 @@ class StreamHub {
     readonly jsm: Promise<JetStreamManager>,
     private readonly log: Logger,
     readonly o: InputHubOptions,
-  ) {}
+  ) {
+    this.catchUpTurns = new Turns(o.maxCatchUps);
+  }
 
   stats() {
-    return { stream: this.stream, subscriptions: this.subs.size, lastDispatched: this.lastDispatched, queued: this.queued, catchUps: this.catchUps, catchUpsPeak: this.catchUpsPeak };
+    return { stream: this.stream, subscriptions: this.subs.size, lastDispatched: this.lastDispatched, queued: this.queued, catchUps: this.catchUps, catchUpsPeak: this.catchUpTurns.peakHolding };
   }
 
   /** Waits for a catch-up turn; false if the subscription stopped meanwhile (its turn goes to the next). */
-  async catchUpTurn(stopped: () => boolean): Promise<boolean> {
-    while (this.catchUpsNow >= this.o.maxCatchUps) {
-      await new Promise<void>((r) => this.catchUpWaiters.push(r));
-      if (stopped()) {
-        this.catchUpWaiters.shift()?.();
-        return false;
-      }
-    }
-    this.catchUpsNow++;
-    if (this.catchUpsNow > this.catchUpsPeak) this.catchUpsPeak = this.catchUpsNow;
-    return true;
-  }
-
-  catchUpDone(): void {
-    this.catchUpsNow--;
-    this.catchUpWaiters.shift()?.();
-  }
-
   async subscribe(filter: string, from: number, fromStream: boolean): Promise<InputSubscription> {
     await this.start();
     if (this.closed) throw new Error(`input of stream ${this.stream}: the process is stopping`);
@@ -408,8 +391,10 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
   /** True while the reader waits for a message (it has applied everything it took). */
   private idle = false;
   private catchIter: ConsumerMessages | null = null;
-  /** This subscription holds one of its hub's catch-up turns (see catchUpTurn). */
-  private holdsCatchUp = false;
+  /** Gives back the hub's catch-up turn this subscription holds, if it holds one. */
+  private catchUpRelease: (() => void) | null = null;
+  /** Aborted when the subscription stops: a wait for a catch-up turn ends with it. */
+  private readonly stopping = new AbortController();
   private iterated = false;
 
   readonly matches: (subject: string) => boolean;
@@ -472,6 +457,7 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.stopping.abort();
     this.hub.remove(this);
     this.hub.dequeued(this.queue.length - this.qHead);
     this.queue = [];
@@ -484,9 +470,9 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
   }
 
   private releaseCatchUp(): void {
-    if (!this.holdsCatchUp) return;
-    this.holdsCatchUp = false;
-    this.hub.catchUpDone();
+    const release = this.catchUpRelease;
+    this.catchUpRelease = null;
+    release?.();
   }
 
   /**
@@ -565,8 +551,9 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
     // The stream's message-get API takes next_by_subj (wildcards too) since nats-server 2.9; the client's type lists it only for direct gets.
     const first = await jsm.streams.getMessage(stream, { next_by_subj: this.filter, seq: this.next } as unknown as MsgRequest);
     if (!first || first.seq > to) return;
-    if (!(await this.hub.catchUpTurn(() => this.stopped))) return;
-    this.holdsCatchUp = true;
+    const release = await this.hub.catchUpTurns.take(this.stopping.signal);
+    if (!release) return;
+    this.catchUpRelease = release;
     try {
       this.hub.catchUps++;
       const consumer = await js.consumers.get(stream, { filter_subjects: this.filter, opt_start_seq: first.seq });

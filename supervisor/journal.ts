@@ -20,6 +20,7 @@ import { headerLine, readHeaders, WireHeaders } from "../protocol/wire-headers.j
 import { HeaderedInput, type InputMsg, type JoinedInput } from "./actor.js";
 import { LastMsgLoader } from "./state-prefetch.js";
 import { dropConsumer } from "./nats.js";
+import { Turns } from "./turns.js";
 import { keyToken } from "./actor-key.js";
 import type { Ack, PooledConnection } from "./publish-pool.js";
 import type { HubMsg, InputHubs, InputSubscription } from "./input-hub.js";
@@ -86,36 +87,17 @@ export async function recoverPositions(js: JetStreamClient, subject: string, fro
   // 19.6–24.9 s), with at most 261 consumers on the server instead of 2,021; 16 at a time cost 7 s.
   let turns = recoveryTurns.get(js);
   if (!turns) recoveryTurns.set(js, (turns = new Turns(RECOVERIES_AT_ONCE)));
-  await turns.take();
+  const release = (await turns.take())!;
   try {
     return await readPositions(js, subject, fromSeq, pos);
   } finally {
-    turns.release();
+    release();
   }
 }
 
 /** Recovery reads (one consumer each) running at once per client. */
 const RECOVERIES_AT_ONCE = 64;
 const recoveryTurns = new WeakMap<JetStreamClient, Turns>();
-
-/** At most `size` holders at once; the rest wait in arrival order. */
-class Turns {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly size: number) {}
-  take(): Promise<void> {
-    if (this.active < this.size) {
-      this.active++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next(); // the turn passes on: active stays the same
-    else this.active--;
-  }
-}
 
 async function readPositions(js: JetStreamClient, subject: string, fromSeq: number, pos: Record<string, number>): Promise<Record<string, number>> {
   const c = await js.consumers.get(JOURNAL_STREAM, { filter_subjects: subject, opt_start_seq: fromSeq + 1, headers_only: true });

@@ -6,46 +6,10 @@
 // limit now, CPU included), one window is in memory at a time, and a trainer waiting for its turn
 // holds nothing but its place.
 
-export class TrainingTurns {
-  private holding = 0;
-  private readonly waiting: (() => void)[] = [];
-  /** The most trainings that held a turn at once, and the most that waited for one. */
-  peakHolding = 0;
-  peakWaiting = 0;
+import { Turns } from "../../supervisor/turns.js";
 
-  constructor(readonly size: number) {
-    if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`training turns: size must be an integer ≥ 1 (got ${size})`);
-  }
-
-  /** Waits for a turn; the function returned gives it back (once). Null if `signal` aborts first. */
-  async take(signal?: AbortSignal): Promise<(() => void) | null> {
-    while (this.holding >= this.size) {
-      if (signal?.aborted) return null;
-      let wake!: () => void;
-      const turn = new Promise<void>((r) => (wake = r));
-      this.waiting.push(wake);
-      this.peakWaiting = Math.max(this.peakWaiting, this.waiting.length);
-      const onAbort = () => {
-        const i = this.waiting.indexOf(wake);
-        if (i >= 0) this.waiting.splice(i, 1);
-        wake();
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      await turn;
-      signal?.removeEventListener("abort", onAbort);
-    }
-    if (signal?.aborted) return null;
-    this.holding++;
-    this.peakHolding = Math.max(this.peakHolding, this.holding);
-    let given = false;
-    return () => {
-      if (given) return;
-      given = true;
-      this.holding--;
-      this.waiting.shift()?.();
-    };
-  }
-}
+/** The runtime's turns (supervisor/turns.ts), under the trainer's name for them. */
+export { Turns as TrainingTurns };
 
 /** This process's turns: one training (read and compute) at a time. */
-export const trainingTurns = new TrainingTurns(1);
+export const trainingTurns = new Turns(1);
