@@ -298,17 +298,6 @@ Common options:
         process.stderr.write(`tickflow up: stopped the nats-server (pid ${server.leftoverStopped}) that an earlier up left running on ${server.storeDir} (it did not stop cleanly)\n`);
       }
       log.info({ url: natsUrl }, "embedded nats-server started");
-      // A second Ctrl-C exits at once, without the graceful stop: the server, out of the terminal's
-      // reach, goes with it (its store is as after a crash, which the next up recovers from).
-      const pid = server.pid;
-      process.once("exit", () => {
-        if (!pid || server?.pid !== pid) return;
-        try {
-          process.kill(pid, "SIGTERM");
-        } catch {
-          // already gone
-        }
-      });
     }
     const contributions: UpContribution[] = [];
     let nc: NatsConnection | null = null;

@@ -162,6 +162,15 @@ export class NatsServer {
     ].join("\n"));
     const child = spawn(this.bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"], detached: !!this.opts.ownProcessGroup });
     this.child = child;
+    if (this.opts.ownProcessGroup) {
+      // Out of the terminal's reach, it must not outlive an owner that exits without stopping it
+      // (a second Ctrl-C exits at once): its store is then as after a crash, which the next start recovers.
+      const onOwnerExit = () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      };
+      process.once("exit", onOwnerExit);
+      child.once("exit", () => process.off("exit", onOwnerExit));
+    }
     this.logTail = [];
     let ready = false;
     const readyP = new Promise<void>((resolve, reject) => {
