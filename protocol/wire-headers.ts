@@ -9,7 +9,7 @@
 //
 // Semantics are the client's own with exact key matching (its default): values are trimmed, keys
 // are compared as written, the first value of a key is what `get` returns, a missing key is "".
-import type { MsgHdrs } from "@nats-io/transport-node";
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 
 const HEADER_LINE = "NATS/1.0";
 const td = new TextDecoder();
@@ -100,8 +100,44 @@ export class ReadHeaders {
 
 const NONE = new ReadHeaders(new Map(), 0);
 
+/**
+ * A message kept as its wire bytes, its header block (`hdrLen` bytes) then its payload: what the
+ * input hub's ring of recent messages hands out (supervisor/message-ring.ts). Its headers are read
+ * from the block as a received message's are.
+ */
+export class StoredMsg {
+  readonly data: Uint8Array;
+
+  constructor(readonly subject: string, readonly seq: number, private readonly bytes: Uint8Array, readonly hdrLen: number) {
+    this.data = bytes.subarray(hdrLen);
+  }
+
+  get headerBlock(): Uint8Array {
+    return this.bytes.subarray(0, this.hdrLen);
+  }
+
+  /** The client's header object, for code that asks for one (the hot paths use readHeaders). */
+  get headers(): MsgHdrs | undefined {
+    if (this.hdrLen <= 0) return undefined;
+    const h = natsHeaders();
+    for (const [k, vs] of readHeaders(this)) for (const v of vs) h.append(k, v);
+    return h;
+  }
+}
+
 /** The parts of the client's received message that hold the raw header block (nats-core's MsgImpl). */
 type RawMsg = { _msg?: { hdr?: number }; _rdata?: Uint8Array };
+
+/**
+ * A received message's wire bytes (header block, then payload, as one buffer) and its header
+ * block's length, or null for a message that did not come off the wire here.
+ */
+export function wireBytesOf(m: object): { bytes: Uint8Array; hdrLen: number } | null {
+  const raw = ((m as { msg?: RawMsg }).msg ?? m) as RawMsg;
+  const len = raw._msg?.hdr;
+  if (typeof len !== "number" || !(raw._rdata instanceof Uint8Array)) return null;
+  return { bytes: raw._rdata, hdrLen: Math.max(0, len) };
+}
 
 /**
  * The headers of a received message (a core `Msg`, a `JsMsg`, or anything with `headers`). A
@@ -117,6 +153,7 @@ export function readHeaders(m: { headers?: MsgHdrs }): ReadHeaders {
   if (typeof len === "number" && raw._rdata instanceof Uint8Array) {
     return len > 0 ? ReadHeaders.parse(td.decode(raw._rdata.subarray(0, len))) : NONE;
   }
+  if (m instanceof StoredMsg) return m.hdrLen > 0 ? ReadHeaders.parse(td.decode(m.headerBlock)) : NONE;
   const mh = m.headers;
   return mh ? ReadHeaders.from(mh) : NONE;
 }

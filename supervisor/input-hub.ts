@@ -13,9 +13,10 @@
 // - The hub reads the whole stream with one ordered consumer, starting a little before the tail
 //   it finds when its first subscriber arrives, and hands each message to the subscriptions whose
 //   filter matches. `lastDispatched` is the last stream sequence handed out.
-// - It keeps the last `ringSize` messages it read. A subscription that starts behind the hub, at
-//   or after the oldest of them, gets its share of them at once: actors that start while their
-//   input is already flowing (every actor of a worker that starts under load) cost no request.
+// - It keeps the last `ringSize` messages it read, as copies of their bytes (message-ring.ts). A
+//   subscription that starts behind the hub, at or after the oldest of them, gets its share of
+//   them at once: actors that start while their input is already flowing (every actor of a
+//   worker that starts under load) cost no request.
 // - A subscription further behind reads the range it lacks, [from, H] with H = `lastDispatched`
 //   when it registered, with a catch-up consumer of its own, while the hub already queues for it
 //   everything after H: the two ranges meet with nothing between them. Whether anything at all
@@ -37,6 +38,8 @@
 import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, MsgRequest } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { wireBytesOf } from "../protocol/wire-headers.js";
+import { MessageRing } from "./message-ring.js";
 import { dropConsumer } from "./nats.js";
 import { Turns } from "./turns.js";
 
@@ -52,6 +55,8 @@ export type InputHubOptions = {
   maxQueued: number;
   /** Messages the hub keeps after dispatching them, for subscriptions that start a little behind. */
   ringSize: number;
+  /** Bytes (header blocks and payloads) those kept messages may take, in one buffer (message-ring.ts). */
+  ringBytes: number;
   /** Messages asked for per pull, by the hub and by catch-up consumers. */
   batch: number;
   /** Catch-up consumers of one stream running at once; further subscriptions behind wait their turn. */
@@ -60,7 +65,7 @@ export type InputHubOptions = {
   catchUpBatch: number;
 };
 
-export const DEFAULT_HUB_OPTIONS: InputHubOptions = { maxQueuedPerSubscription: 4096, stuckMs: 2000, maxQueued: 65_536, ringSize: 10_000, batch: 2048, maxCatchUps: 64, catchUpBatch: 512 };
+export const DEFAULT_HUB_OPTIONS: InputHubOptions = { maxQueuedPerSubscription: 4096, stuckMs: 2000, maxQueued: 65_536, ringSize: 10_000, ringBytes: 8 << 20, batch: 2048, maxCatchUps: 64, catchUpBatch: 512 };
 
 /** True if `subject` matches the NATS filter `filter` (tokens, `*` for one, `>` for the rest). */
 export function subjectMatches(filter: string, subject: string): boolean {
@@ -146,10 +151,8 @@ class StreamHub {
   private room: (() => void) | null = null;
   /** Subscriptions whose queue is full: the hub waits for them (or, past stuckMs, detaches them). */
   readonly full = new Set<InputSubscription>();
-  /** The last messages read, oldest first, and the same by subject (for subscriptions that start behind). */
-  private ring: HubMsg[] = [];
-  private ringHead = 0;
-  private readonly ringBySubject = new Map<string, HubMsg[]>();
+  /** The last messages read, as copies of their bytes (for subscriptions that start behind). */
+  private readonly ring: MessageRing;
   private tail: Promise<number> | null = null;
   private tailAt = 0;
   catchUps = 0;
@@ -164,6 +167,7 @@ class StreamHub {
     readonly o: InputHubOptions,
   ) {
     this.catchUpTurns = new Turns(o.maxCatchUps);
+    this.ring = new MessageRing(o.ringSize, o.ringBytes);
   }
 
   stats() {
@@ -186,33 +190,15 @@ class StreamHub {
     }
     const h = this.lastDispatched;
     if (sub.next <= h) {
-      const oldest = this.ringHead < this.ring.length ? this.ring[this.ringHead].seq : h + 1;
+      const oldest = this.ring.oldestSeq() ?? h + 1;
       if (sub.next >= oldest && !fromStream) {
-        for (const m of this.fromRing(filter, sub.next)) sub.offer(m);
+        const literal = /[*>]/.test(filter) ? null : filter;
+        for (const m of this.ring.since(sub.next, literal, filterMatcher(filter))) sub.offer(m);
       } else {
         sub.catchUpTo = h;
       }
     }
     return sub;
-  }
-
-  /** Messages in the ring matching `filter` with seq ≥ from, in stream order. */
-  private fromRing(filter: string, from: number): HubMsg[] {
-    const out: HubMsg[] = [];
-    let lists = 0;
-    const literal = this.ringBySubject.get(filter);
-    if (literal || !/[*>]/.test(filter)) {
-      for (const m of literal ?? []) if (m.seq >= from) out.push(m);
-      return out;
-    }
-    const matches = filterMatcher(filter);
-    for (const [subject, list] of this.ringBySubject) {
-      if (!matches(subject)) continue;
-      lists++;
-      for (const m of list) if (m.seq >= from) out.push(m);
-    }
-    if (lists > 1) out.sort((a, b) => a.seq - b.seq);
-    return out;
   }
 
   remove(sub: InputSubscription): void {
@@ -297,7 +283,7 @@ class StreamHub {
     this.iter = null;
     if (this.consumer) void dropConsumer(this.consumer);
     this.consumer = null;
-    this.resetRing();
+    this.ring.clear();
     for (const s of [...this.subs]) {
       this.remove(s);
       s.fail(err);
@@ -318,30 +304,9 @@ class StreamHub {
   }
 
   private remember(m: HubMsg): void {
-    if (this.o.ringSize <= 0) return;
-    this.ring.push(m);
-    let list = this.ringBySubject.get(m.subject);
-    if (!list) this.ringBySubject.set(m.subject, (list = []));
-    list.push(m);
-    if (this.ring.length - this.ringHead > this.o.ringSize) {
-      const old = this.ring[this.ringHead];
-      // Out of the ring means unreachable from it, not only once the array is compacted.
-      this.ring[this.ringHead++] = undefined as unknown as HubMsg;
-      const l = this.ringBySubject.get(old.subject)!;
-      l.shift();
-      if (l.length === 0) this.ringBySubject.delete(old.subject);
-      // Compact now and then rather than shifting the big array on every message.
-      if (this.ringHead >= this.o.ringSize) {
-        this.ring = this.ring.slice(this.ringHead);
-        this.ringHead = 0;
-      }
-    }
-  }
-
-  private resetRing(): void {
-    this.ring = [];
-    this.ringHead = 0;
-    this.ringBySubject.clear();
+    const wire = wireBytesOf(m);
+    if (wire) this.ring.push(m.seq, m.subject, wire.bytes, wire.hdrLen);
+    else this.ring.clear(); // not off the wire (never, from the hub's consumer): the ring restarts after it
   }
 
   /**
@@ -370,7 +335,7 @@ class StreamHub {
     this.full.clear();
     this.room?.();
     for (const s of [...this.subs]) s.stop();
-    this.resetRing();
+    this.ring.clear();
   }
 }
 

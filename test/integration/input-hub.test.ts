@@ -229,6 +229,53 @@ test("input hub - a message the reader has taken is no longer held by its subscr
   }
 });
 
+test("input hub - its ring keeps copies, not the messages it read: a subscription served from it gets the same subjects, bytes and headers, and what the reader took can be collected", async () => {
+  const hubs = new InputHubs(env.js, quietLog); // the default ring
+  try {
+    const from = (await env.jsm.streams.info("HUBT")).state.last_seq + 1;
+    const reader = await hubs.subscribe("HUBT", "h.ring.>", from);
+    const sent: { seq: number; subject: string; data: Uint8Array; id: string }[] = [];
+    for (let i = 0; i < 60; i++) {
+      const subject = `h.ring.P${i % 3}`;
+      const data = new TextEncoder().encode(`payload ${i} `.repeat(1 + (i % 5)));
+      const id = `ring-${i}`;
+      // Every fourth without headers.
+      const ack = await env.js.publish(subject, data, i % 4 === 3 ? {} : { headers: publishHeaders("msgpack", id, { "KV-Operation": "PUT" }) });
+      sent.push({ seq: ack.seq, subject, data, id: i % 4 === 3 ? "" : id });
+    }
+    // The reader takes all sixty, as an actor does; only weak references are kept.
+    const refs: WeakRef<HubMsg>[] = [];
+    const it = reader[Symbol.asyncIterator]();
+    for (let i = 0; i < 60; i++) refs.push(new WeakRef((await it.next()).value as HubMsg));
+    // A subscription behind the hub, within its ring: served at once, with no catch-up consumer.
+    const late = await hubs.subscribe("HUBT", "h.ring.P1", from);
+    const st = hubs.stats().find((x) => x.stream === "HUBT")!;
+    assert.equal(st.catchUps, 0, "no catch-up consumer");
+    const want = sent.filter((m) => m.subject === "h.ring.P1");
+    assert.equal(late.backlog(), want.length, "its messages were queued when it subscribed");
+    for (const w of want) {
+      const m = late.takeQueued()!;
+      assert.equal(m.seq, w.seq);
+      assert.equal(m.subject, w.subject);
+      assert.ok(Buffer.from(m.data).equals(w.data), `the bytes of #${w.seq}`);
+      const h = readHeaders(m);
+      assert.equal(h.get("Nats-Msg-Id"), w.id);
+      assert.equal(h.get("Content-Type"), w.id ? "application/msgpack" : "");
+      assert.equal(h.get("KV-Operation"), w.id ? "PUT" : "");
+      assert.equal(m.headers?.get("Nats-Msg-Id") ?? "", w.id, "the client's header object says the same");
+    }
+    await new Promise((r) => setImmediate(r));
+    collectGarbage();
+    const alive = refs.filter((r) => r.deref() !== undefined).length;
+    // The iterator's last yield (and the client's last delivery) may still hold the newest one or two.
+    assert.ok(alive <= 2, `${alive} of 60 messages the reader took are still reachable`);
+    reader.stop();
+    late.stop();
+  } finally {
+    hubs.close();
+  }
+});
+
 /** A full garbage collection, without starting the test process with --expose-gc. */
 function collectGarbage(): void {
   setFlagsFromString("--expose-gc");
