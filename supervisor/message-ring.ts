@@ -102,16 +102,16 @@ export class MessageRing {
       if (this.seqs[(this.head + mid) % this.maxMessages] < from) lo = mid + 1;
       else hi = mid;
     }
-    const verdict = new Map<number, boolean>();
+    // Per subject id, whether it matches: 0 not asked yet, 1 yes, 2 no (a wildcard filter asks once per subject).
+    const verdict = only >= 0 ? null : new Uint8Array(this.names.length);
     for (let k = lo; k < this.count; k++) {
       const i = (this.head + k) % this.maxMessages;
       const id = this.subjectIds[i];
-      if (only >= 0) {
+      if (verdict === null) {
         if (id !== only) continue;
       } else {
-        let ok = verdict.get(id);
-        if (ok === undefined) verdict.set(id, (ok = matches(this.names[id]!)));
-        if (!ok) continue;
+        if (verdict[id] === 0) verdict[id] = matches(this.names[id]!) ? 1 : 2;
+        if (verdict[id] === 2) continue;
       }
       const at = this.offs[i];
       out.push(new StoredMsg(this.names[id]!, this.seqs[i], this.buf!.slice(at, at + this.lens[i]), this.hdrLens[i]));
