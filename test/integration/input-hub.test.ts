@@ -237,11 +237,12 @@ test("input hub - its ring keeps copies, not the messages it read: a subscriptio
     const sent: { seq: number; subject: string; data: Uint8Array; id: string }[] = [];
     for (let i = 0; i < 60; i++) {
       const subject = `h.ring.P${i % 3}`;
-      const data = new TextEncoder().encode(`payload ${i} `.repeat(1 + (i % 5)));
+      // Every fourth without headers; one with neither headers nor payload.
+      const bare = i % 4 === 3;
+      const data = i === 7 ? new Uint8Array(0) : new TextEncoder().encode(`payload ${i} `.repeat(1 + (i % 5)));
       const id = `ring-${i}`;
-      // Every fourth without headers.
-      const ack = await env.js.publish(subject, data, i % 4 === 3 ? {} : { headers: publishHeaders("msgpack", id, { "KV-Operation": "PUT" }) });
-      sent.push({ seq: ack.seq, subject, data, id: i % 4 === 3 ? "" : id });
+      const ack = await env.js.publish(subject, data, bare ? {} : { headers: publishHeaders("msgpack", id, { "KV-Operation": "PUT" }) });
+      sent.push({ seq: ack.seq, subject, data, id: bare ? "" : id });
     }
     // The reader takes all sixty, as an actor does; only weak references are kept.
     const refs: WeakRef<HubMsg>[] = [];
