@@ -105,7 +105,7 @@ const NONE = new ReadHeaders(new Map(), 0);
  * input hub's ring of recent messages hands out (supervisor/message-ring.ts). Its headers are read
  * from the block as a received message's are.
  */
-export class StoredMsg {
+export class WireMsg {
   readonly data: Uint8Array;
 
   constructor(readonly subject: string, readonly seq: number, private readonly bytes: Uint8Array, readonly hdrLen: number) {
@@ -153,7 +153,7 @@ export function readHeaders(m: { headers?: MsgHdrs }): ReadHeaders {
   if (typeof len === "number" && raw._rdata instanceof Uint8Array) {
     return len > 0 ? ReadHeaders.parse(td.decode(raw._rdata.subarray(0, len))) : NONE;
   }
-  if (m instanceof StoredMsg) return m.hdrLen > 0 ? ReadHeaders.parse(td.decode(m.headerBlock)) : NONE;
+  if (m instanceof WireMsg) return m.hdrLen > 0 ? ReadHeaders.parse(td.decode(m.headerBlock)) : NONE;
   const mh = m.headers;
   return mh ? ReadHeaders.from(mh) : NONE;
 }

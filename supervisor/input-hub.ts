@@ -193,7 +193,7 @@ class StreamHub {
       const oldest = this.ring.oldestSeq() ?? h + 1;
       if (sub.next >= oldest && !fromStream) {
         const literal = /[*>]/.test(filter) ? null : filter;
-        for (const m of this.ring.since(sub.next, literal, filterMatcher(filter))) sub.offer(m);
+        for (const m of this.ring.since(sub.next, literal, sub.matches)) sub.offer(m);
       } else {
         sub.catchUpTo = h;
       }
@@ -304,6 +304,7 @@ class StreamHub {
   }
 
   private remember(m: HubMsg): void {
+    if (this.o.ringSize <= 0) return;
     const wire = wireBytesOf(m);
     if (wire) this.ring.push(m.seq, m.subject, wire.bytes, wire.hdrLen);
     else this.ring.clear(); // not off the wire (never, from the hub's consumer): the ring restarts after it

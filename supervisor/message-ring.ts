@@ -13,7 +13,7 @@
 // next one does not fit, so the entries from the write position to the end are always the
 // oldest (the previous lap's). Making room evicts the oldest entries, so the ring always holds
 // an unbroken run of what was pushed: from `oldestSeq()` to the newest, nothing missing.
-import { StoredMsg } from "../protocol/wire-headers.js";
+import { WireMsg } from "../protocol/wire-headers.js";
 
 export class MessageRing {
   /** Allocated at the first push: a stream no actor of this process reads costs nothing. */
@@ -89,8 +89,8 @@ export class MessageRing {
    * Copies of the entries with sequence ≥ `from` whose subject `matches`, oldest first. With
    * `literal` (a filter without wildcards), subjects are compared by their kept id.
    */
-  since(from: number, literal: string | null, matches: (subject: string) => boolean): StoredMsg[] {
-    const out: StoredMsg[] = [];
+  since(from: number, literal: string | null, matches: (subject: string) => boolean): WireMsg[] {
+    const out: WireMsg[] = [];
     if (this.count === 0) return out;
     const only = literal === null ? -1 : (this.ids.get(literal) ?? -2);
     if (only === -2) return out;
@@ -114,7 +114,7 @@ export class MessageRing {
         if (verdict[id] === 2) continue;
       }
       const at = this.offs[i];
-      out.push(new StoredMsg(this.names[id]!, this.seqs[i], this.buf!.slice(at, at + this.lens[i]), this.hdrLens[i]));
+      out.push(new WireMsg(this.names[id]!, this.seqs[i], this.buf!.slice(at, at + this.lens[i]), this.hdrLens[i]));
     }
     return out;
   }

@@ -3,11 +3,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { windowEndOf } from "../../actors/trainer/actor.js";
-import { StoredMsg } from "../../protocol/wire-headers.js";
+import { WireMsg } from "../../protocol/wire-headers.js";
 
-function withId(id: string | null): StoredMsg {
+function withId(id: string | null): WireMsg {
   const block = new TextEncoder().encode(id === null ? "" : `NATS/1.0\r\nContent-Type: application/msgpack\r\nNats-Msg-Id: ${id}\r\n\r\n`);
-  return new StoredMsg("md.indicators.1m.BTC-USD", 1, block, block.length);
+  return new WireMsg("md.indicators.1m.BTC-USD", 1, block, block.length);
 }
 
 test("trainer - a candle's end from its indicators record's dedup id, or null when the id is not of that form", () => {
