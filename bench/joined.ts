@@ -1,5 +1,6 @@
 // What a joined-input actor costs next to a single-input one, measured in the same run on the same
-// nats-server: the journal adds a hop (input → forwarder → JOURNAL → actor), so both throughput
+// nats-server: its main input is read as a single input is, and each message of its other input
+// goes through the journal first (input → JOURNAL append, acked → actor), so both throughput
 // (messages applied per second) and latency (input published → the actor's output stored, seen by
 // a subscriber on the output subject) are printed for both, with their ratio.
 import { connect } from "@nats-io/transport-node";

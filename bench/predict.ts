@@ -1,13 +1,13 @@
 // Prediction figures through the production path: indicator records published to INDICATORS →
-// the runtime's joined-input journal → the predictor actor (champion: gradient-boosted trees from
+// the predictor actor, for which they are the main input of its joined inputs (champion: gradient-boosted trees from
 // the registry, run by onnxruntime-node) → ml.predictions.5m.<pair>, in one process with a real
 // Supervisor. Measured:
 //  - latency, candle close → prediction published: one record at a time, from the publish of the
 //    indicator record to the prediction's arrival on a subscription (p50, p99);
 //  - throughput: a burst of records, predictions/s from the first publish to the last prediction.
 // Reference in the same run: the latency of one bare JetStream hop (publish to a stream, delivery
-// to an ordered consumer of it); the predictor path has two such hops (input → journal → actor)
-// plus the actor's work and its publish.
+// to an ordered consumer of it); the predictor path has two such hops (input → actor → output)
+// plus the actor's work.
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import pino from "pino";
@@ -150,7 +150,7 @@ export async function predictBench(log: (s: string) => void, opts: { latencyN?: 
 
 export function formatPredict(p: PredictBench): string[] {
   return [
-    `Prediction: INDICATORS → journal (joined inputs) → predictor (${p.model}) → PREDICTIONS, one process, file storage`,
+    `Prediction: INDICATORS → predictor (joined inputs; indicators the main one) (${p.model}) → PREDICTIONS, one process, file storage`,
     `   latency   candle record published → prediction received: p50 ${p.latency.p50Ms.toFixed(2)} ms · p99 ${p.latency.p99Ms.toFixed(2)} ms · max ${p.latency.maxMs.toFixed(1)} ms (${p.latency.n} candles, one at a time; goal p99 ≤ 10 ms)`,
     `   reference one bare JetStream hop (publish → ordered consumer): p50 ${p.reference.p50Ms.toFixed(2)} ms · p99 ${p.reference.p99Ms.toFixed(2)} ms; predictor p50 / hop p50 = ${(p.latency.p50Ms / p.reference.p50Ms).toFixed(1)}×`,
     `   rate      ${Math.round(p.throughput.perSec).toLocaleString("en-US")} predictions/s (${p.throughput.predictions} candles published at once, one pair, one process)`,

@@ -1,5 +1,5 @@
 // Per-pair sentiment signal latency: a 1m candle is stored on md.candles.1m.<pair> → the sentiment
-// actor (joined inputs: candles + news.scored.<COIN>, through its journal) → md.sentiment.<pair>
+// actor (joined inputs: candles, its main input, + news.scored.<COIN> through its journal) → md.sentiment.<pair>
 // is stored and delivered. Measured from just before the candle's publish to the signal's arrival
 // on a plain subscription, for every pair of a round at once, round after round. The reference,
 // in the same run on the same server: a JetStream publish on one subject straight to a

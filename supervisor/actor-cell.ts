@@ -19,8 +19,8 @@ import type { Config } from "./config.js";
 import { LatestWriter } from "./latest.js";
 import type { StateEntry } from "./state-prefetch.js";
 import type { PooledConnection, PublishPool } from "./publish-pool.js";
-import type { InputHubs } from "./input-hub.js";
-import { checkJoinedInputs, Forwarder, JOURNAL_STREAM, journalInput, journalSubject, recoverPositions } from "./journal.js";
+import type { HubMsg, InputHubs, InputSubscription } from "./input-hub.js";
+import { checkJoinedInputs, JoinedReader, positionsOf, stepInput, type JoinedStep } from "./journal.js";
 import { Publisher } from "./publisher.js";
 import { superviseRuns } from "./supervision.js";
 
@@ -53,8 +53,12 @@ export type ActorStatus = {
   detail: Record<string, unknown>;
 };
 
-/** `inputs`: joined-input actors only, the last sequence applied of each input (as of `seq` in the journal). */
-type Checkpoint = { v: number; seq: number; state: unknown; at: number; inputs?: Record<string, number> };
+/**
+ * `seq`: the last input sequence applied (joined inputs: of the main input). Joined-input actors
+ * only: `inputs`, the last sequence applied of each input, and `journal`, the last journal entry
+ * applied (see journal.ts; a checkpoint without it is from before the main input was read directly).
+ */
+type Checkpoint = { v: number; seq: number; state: unknown; at: number; inputs?: Record<string, number>; journal?: number };
 
 export type CellDeps = {
   def: KeyedActorDef;
@@ -173,19 +177,18 @@ export class ActorCell {
     const entry = await this.readState();
     let revision = entry?.revision ?? 0;
     let state: unknown;
-    let applied = 0;
-    let positions: Record<string, number> = {};
+    let cp: Checkpoint | null = null;
     if (entry && entry.operation === "PUT" && entry.length > 0) {
-      const cp = decode(entry.value) as Checkpoint;
+      cp = decode(entry.value) as Checkpoint;
       state = cp.state;
-      applied = cp.seq;
-      positions = cp.inputs ?? {};
     } else {
       state = def.init(key, config);
     }
-    this.st.lastSeq = applied;
     const spec = def.input(key);
     const joined = Array.isArray(spec) ? checkJoinedInputs(def.stage, spec) : null;
+    const from = joined ? positionsOf(cp, joined) : null;
+    let applied = from ? from.main : (cp?.seq ?? 0);
+    this.st.lastSeq = applied;
     const conn = await this.d.pool.forKey(this.key);
     const publisher = new Publisher(conn, codec);
     const latest = def.latest ? new LatestWriter(js, codec, this.d.log.child({ actor: this.key }), conn) : null;
@@ -202,7 +205,8 @@ export class ActorCell {
       dirty = false;
       sinceCp = 0;
       lastCp = Date.now();
-      const bytes = encode({ v: 1, seq: applied, state, at: lastCp, ...(joined ? { inputs: { ...positions } } : {}) } satisfies Checkpoint, codec);
+      const at = reader?.positions();
+      const bytes = encode({ v: 1, seq: applied, state, at: lastCp, ...(at ? { inputs: at.inputs, journal: at.journal } : {}) } satisfies Checkpoint, codec);
       cpChain = cpChain.then(async () => {
         await publisher.flush();
         await latest?.flush();
@@ -211,29 +215,24 @@ export class ActorCell {
       return cpChain;
     };
     this.checkpointNow = () => checkpoint();
+    // After a crash, read the stream itself rather than the reader's recent messages (input-hub.ts).
+    const fromStream = this.st.restarts > 0;
+    // Joined inputs: the main input from its stream, the others through the journal (journal.ts).
+    const reader = joined
+      ? new JoinedReader({ js, hubs: this.d.hubs, fromStream, conn, stage: def.stage, key, inputs: joined, from: from!, log: this.d.log })
+      : null;
     // Counters and the actor's own summary are read when status is asked for, not per message.
-    let forwarder: Forwarder | null = null;
     this.live = () => {
       this.st.published = publisher.published;
       this.st.duplicates = publisher.duplicates;
       if (def.describe) this.st.detail = def.describe(state);
-      if (forwarder) this.st.detail = { ...this.st.detail, journal: { forwarded: forwarder.forwarded, duplicates: forwarder.duplicates } };
+      if (reader) this.st.detail = { ...this.st.detail, journal: { appended: reader.appended, recovered: reader.recoveredCount } };
     };
-
-    // Joined inputs: the actor reads its journal; the forwarder (started below) fills it.
-    const { stream, filter } = joined ? { stream: JOURNAL_STREAM, filter: journalSubject(def.stage, key) } : (spec as { stream: string; filter: string });
-    if (joined) positions = await recoverPositions(js, filter, applied, positions, this.d.log);
-    // After a crash, read the stream itself rather than the reader's recent messages (input-hub.ts).
-    const fromStream = this.st.restarts > 0;
-    const iter = await this.d.hubs.subscribe(stream, filter, applied + 1, { fromStream });
+    const single = spec as { stream: string; filter: string };
+    const iter = reader ?? (await this.d.hubs.subscribe(single.stream, single.filter, applied + 1, { fromStream }));
     this.iter = iter;
     if (this.stopping) iter.stop();
-    this.isCaughtUp = async () => {
-      if (publisher.pending() > 0) return false;
-      // Joined inputs: the forwarder first (everything copied into the journal), then the journal.
-      if (forwarder && !(await forwarder.caughtUp())) return false;
-      return iter.caughtUp();
-    };
+    this.isCaughtUp = async () => publisher.pending() === 0 && (await iter.caughtUp());
     this.st.state = "running";
     const outs: Output[] = [];
     const emit = (o: Output) => outs.push(o);
@@ -250,27 +249,38 @@ export class ActorCell {
     conn.closed.then(() => {
       if (running && !this.stopping) this.failCheckpoint(new Error("the publish connection to NATS was lost"));
     });
-    forwarder = joined
-      ? new Forwarder({ hubs: this.d.hubs, fromStream, conn, stage: def.stage, key, inputs: joined, positions: { ...positions }, log: this.d.log, fail: (err) => this.failCheckpoint(err) })
-      : null;
     try {
-      await forwarder?.start();
-      const next = iter[Symbol.asyncIterator]();
+      if (reader) {
+        // Joined inputs: the checkpoint as read, written back before anything is applied. A stale
+        // owner still running elsewhere can then write none of its own, which this owner might
+        // resume from after a restart (journal.ts says why that matters here and not for a single input).
+        dirty = true;
+        await checkpoint();
+        await reader.start();
+      }
+      const next = reader ? null : (iter as InputSubscription)[Symbol.asyncIterator]();
       for (;;) {
         // What is already queued is taken without a promise per message; the iterator only when
         // the queue is empty (or the subscription is catching up from the stream).
-        let m = iter.takeQueued();
-        if (!m) {
-          const r = await next.next();
-          if (r.done) break;
-          m = r.value;
+        let m: HubMsg | undefined;
+        let step: JoinedStep | null = null;
+        if (reader) {
+          step = reader.takeReady() ?? (await reader.next());
+          if (!step) break;
+          m = step.m;
+        } else {
+          m = (iter as InputSubscription).takeQueued();
+          if (!m) {
+            const r = await next!.next();
+            if (r.done) break;
+            m = r.value;
+          }
         }
         if (this.stopping) break;
         try {
           let input: InputMsg;
-          if (joined) {
-            input = journalInput(m);
-            positions[input.input] = input.seq;
+          if (step) {
+            input = stepInput(step);
           } else {
             const h = readHeaders(m);
             const data = decode(m.data, h.get(HDR_CONTENT_TYPE) || null);
@@ -283,10 +293,8 @@ export class ActorCell {
         } catch (err) {
           if (!(err instanceof BadInputError) && !(err instanceof TickflowError && (err.code === ErrorCode.BadCodec || err.code === ErrorCode.BadMessage))) throw err;
           outs.length = 0;
-          // The input's own subject and sequence (for a joined input, not the journal's).
-          const subject = (joined && readHeaders(m).get("Tf-Input-Subject")) || m.subject;
-          const seq = (joined && Number(readHeaders(m).get("Tf-Input-Seq"))) || m.seq;
-          outs.push(deadLetterOutput(def.stage, key, (err as Error).message, subject, seq, m.data));
+          // The input's own subject and sequence (for a journal entry, not the journal's).
+          outs.push(deadLetterOutput(def.stage, key, (err as Error).message, step ? step.subject : m.subject, step ? step.seq : m.seq, m.data));
           this.st.deadLetters++;
         }
         for (const o of outs) {
@@ -296,7 +304,12 @@ export class ActorCell {
           if (mark) latest!.offer(mark, o.subject, o.data);
         }
         outs.length = 0;
-        applied = m.seq;
+        if (step) {
+          reader!.applied(step);
+          applied = reader!.mainApplied;
+        } else {
+          applied = m.seq;
+        }
         dirty = true;
         this.st.lastSeq = applied;
         this.st.lastInputAt = Date.now();
@@ -308,8 +321,6 @@ export class ActorCell {
       if (this.stopping && !this.hard) await checkpoint();
       else await cpChain;
     } finally {
-      forwarder?.stop();
-      await forwarder?.done();
       clearInterval(idle);
       this.live?.();
       this.live = null;

@@ -75,9 +75,10 @@ export type StreamActorDef<S> = {
   keys?: KeySource;
   /**
    * `key` is the pair (or the plain key, see `keys`). One input: consumed directly, its messages
-   * named "main". Several (an array): the runtime records their interleaving once in the actor's
-   * journal (see journal.ts) and the actor consumes that, so a restart replays the same order;
-   * per input, stream order; across inputs, the recorded order.
+   * named "main". Several (an array): the first is the main input, consumed directly too (one
+   * subject); the runtime records in the actor's journal where each message of the others falls
+   * between the main input's (see journal.ts), so a restart replays the same order; per input,
+   * stream order; across inputs, the recorded order.
    */
   input(key: string): { stream: string; filter: string } | JoinedInput[];
   init(key: string, config: Config): S;

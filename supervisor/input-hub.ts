@@ -1,5 +1,5 @@
 // Inputs of the stream actors in one process: one reader per stream, shared by every actor (and
-// every joined-input forwarder) that reads it, instead of one JetStream consumer each.
+// every input of a joined-input actor) that reads it, instead of one JetStream consumer each.
 //
 // Why: a consumer per actor cost, at 300 pairs and six stages, about 3,000 consumers on the server,
 // four API requests each to start (stream info, create, pull, info for "caught up?"), and server CPU

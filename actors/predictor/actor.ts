@@ -1,6 +1,6 @@
-// Predictor actor shell: three joined inputs of the pair — its 1m indicators, its sentiment
-// signal, and its records in the model registry (KV tf_models, through the bucket's stream) — in
-// the order the runtime journaled them, into core.ts. The model in force is therefore part of the
+// Predictor actor shell: three joined inputs of the pair — its 1m indicators (the main input),
+// its sentiment signal, and its records in the model registry (KV tf_models, through the bucket's
+// stream) — in the order the runtime recorded (journal.ts), into core.ts. The model in force is therefore part of the
 // input: a restart from a checkpoint replays the same swaps at the same places and republishes
 // byte-identical predictions; nothing is read from KV or the clock while processing.
 import { BadInputError } from "../../protocol/errors.js";

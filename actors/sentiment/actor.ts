@@ -1,7 +1,8 @@
 // Sentiment stage shell: one actor per pair with two joined inputs, its pair's closed 1m candles
-// and the scored items of its base coin (news.scored.<COIN>). The runtime records their
-// interleaving once in the actor's journal, so a restart replays the same order and the outputs
-// are byte-identical; the logic (pair-sentiment.ts) uses event times from the inputs only.
+// (the main input) and the scored items of its base coin (news.scored.<COIN>). The runtime records
+// in the actor's journal where each scored item falls between the candles, so a restart replays
+// the same order and the outputs are byte-identical; the logic (pair-sentiment.ts) uses event
+// times from the inputs only.
 import { latestKeys } from "../../supervisor/latest.js";
 import { BadInputError } from "../../protocol/errors.js";
 import { CandleCheck, type Candle } from "../../protocol/messages.js";

@@ -14,8 +14,9 @@ import { predictorActor } from "../../actors/predictor/actor.js";
 import { ModelCache } from "../../actors/predictor/model-cache.js";
 import { Registry, artifactName } from "../../actors/trainer/registry.js";
 import { addRun, promote, type ModelVersion } from "../../actors/trainer/registry-record.js";
-import type { InputMsg, Output } from "../../supervisor/actor.js";
-import { journalInput, journalSubject } from "../../supervisor/journal.js";
+import type { Output } from "../../supervisor/actor.js";
+import { subjects } from "../../protocol/subjects.js";
+import { joinedOrder, journalEntries } from "../harness/joined-order.js";
 import { CANDLE_FILE } from "../harness/data.js";
 import { indicatorRecords, publishIndicators } from "../harness/ml.js";
 import { check, cleanup, readAll, setup, type Env } from "../harness/nats.js";
@@ -47,7 +48,7 @@ async function promoteRidge(reg: Registry, version: number, rows: number, alpha:
   await reg.update(PAIR, "5m", (r) => promote(addRun(r, { run_id: v.run_id, started_at: "", duration_ms: 0, trigger: "test", status: "done", message: "", data: v.data, best: "ridge", version, promoted: true, candidates: [], code_version: "test" }, v), version, "test"));
 }
 
-test("predictor - swaps under a running stream lose nothing; halted mid-stream, output equals one pass over the journal", async () => {
+test("predictor - swaps under a running stream lose nothing; halted mid-stream, output equals one pass over the recorded order", async () => {
   const config = testConfig();
   config.ml = { ...config.ml, horizons: ["5m"], liveWindow: 200 };
   const reg = await Registry.open(env.js);
@@ -71,7 +72,7 @@ test("predictor - swaps under a running stream lose nothing; halted mid-stream, 
   await publishIndicators(env.js, records.slice(700, 1000));
   sup = await startSupervisor(env, "p2", [def()], config);
   // The swap takes effect where the runtime journals it; the rest streams in after that.
-  const journaledModels = async () => (await readAll(env.js, "JOURNAL", journalSubject("predictor", PAIR))).filter((m) => m.data?.champion).length;
+  const journaledModels = async () => (await journalEntries(env.js, "predictor", PAIR)).filter((e) => (e.msg.data as { champion?: unknown } | undefined)?.champion).length;
   await check(async () => (await journaledModels()) >= 2, 120_000, "v2 journaled by the new owner");
   await publishIndicators(env.js, records.slice(1000));
   try {
@@ -85,10 +86,10 @@ test("predictor - swaps under a running stream lose nothing; halted mid-stream, 
     assert.ok(versions.filter((v) => v === 0).length >= 400, "persistence served until v1 arrived");
     await check(async () => (await readAll(env.js, "PREDICTIONS", "ml.outcomes.5m.BTC-USDT")).length === records.length - 5, 60_000, "outcomes");
 
-    // Oracle: the journal the runtime recorded, replayed through the same logic in one pass.
-    const journal = await readAll(env.js, "JOURNAL", journalSubject("predictor", PAIR));
-    const raw = await rawMessages(env, journalSubject("predictor", PAIR));
-    assert.equal(raw.length, journal.length);
+    // Oracle: the inputs in the order the runtime recorded (the indicators, and the journal's
+    // entries where they fall between them), replayed through the same logic in one pass.
+    const raw = await joinedOrder(env.js, { stage: "predictor", key: PAIR, main: { name: "indicators", stream: "INDICATORS", subject: subjects.indicators("1m", PAIR) } });
+    assert.equal(raw.filter((m) => m.input === "indicators").length, records.length, "every candle's indicators in the order");
     const oracle = predictorActor({ config, run: new ModelCache(fetch).run });
     const st = oracle.init(PAIR, config);
     const want: Output[] = [];
@@ -115,19 +116,6 @@ test("predictor - swaps under a running stream lose nothing; halted mid-stream, 
     await sup.stop();
   }
 });
-
-async function rawMessages(e: Env, subject: string): Promise<InputMsg[]> {
-  const c = await e.js.consumers.get("JOURNAL", { filter_subjects: subject });
-  const out: InputMsg[] = [];
-  if ((await c.info()).num_pending === 0) return out;
-  const iter = await c.consume({ max_messages: 1000 });
-  for await (const m of iter) {
-    out.push(journalInput(m));
-    if (m.info.pending === 0) break;
-  }
-  iter.stop();
-  return out;
-}
 
 async function rawMessagesOf(e: Env, stream: string, subject: string): Promise<Uint8Array[]> {
   const c = await e.js.consumers.get(stream, { filter_subjects: subject });
