@@ -46,6 +46,14 @@ export async function signalLatency(rounds = 30, log: (s: string) => void = () =
   try {
     await until(() => sup.status().filter((s) => s.state === "running").length === PAIRS.length, 30_000, "sentiment actors running");
     const t0 = Date.UTC(2024, 7, 8, 0, 0);
+    // One scored item per coin before the first close: a pair whose coin has no news publishes no
+    // signal (pair-sentiment.ts), and each close below must give one.
+    for (const pair of PAIRS) {
+      const coin = pair.split("/")[0];
+      const item = { v: 1, id: `bench-${coin}`, source: "bench", ts_ms: t0 - 30_000, title: `${coin} rallies`, coin, signal: "bullish", confidence: 0.8, reason: "bench", scorer: "lexicon" };
+      await js.publish(subjects.newsScored(coin), encode(item, "msgpack"), { msgID: `bench-${coin}:${coin}`, headers: h });
+    }
+    await until(() => sup.status().every((s) => Number(s.detail.items) >= 1), 30_000, "every actor applied its coin's item");
     for (let r = 0; r < rounds; r++) {
       got.clear();
       const sent = new Map<string, number>();
