@@ -34,7 +34,10 @@
 // the last one it read; an append that expected anything else fails, and its actor restarts and
 // reads the journal again. Once the new owner's fence is in, the stale owner can append nothing,
 // and whatever it appended before is in what the new owner read and applies. (A duplicate id,
-// `<stage>.<key>:<input>:<seq>`, fails the same way.)
+// `<stage>.<key>:<input>:<seq>`, fails the same way.) The checkpoint is fenced too: before it
+// reads the journal, a starting owner writes back the checkpoint it read (compare-and-set, in
+// actor-cell.ts), so a stale owner ahead of it on the main input cannot leave a checkpoint past
+// an entry the new owner placed, for the new owner to resume from after a restart.
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { decode, HDR_CONTENT_TYPE } from "../protocol/codec.js";

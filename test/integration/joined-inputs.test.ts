@@ -285,6 +285,8 @@ test("joined - two owners at once (split brain): outputs as one uninterrupted ru
   const def = joiner(stage, key);
   // Conflicts restart the actor in each owner again and again: a budget for that, and checkpoints often.
   const cfg = testConfig({ TICKFLOW_CHECKPOINT_EVERY: "20", TICKFLOW_MAX_RESTARTS: "1000" });
+  // …and short backoffs, or a run of conflicts would leave the actor waiting seconds between tries.
+  cfg.restart = { ...cfg.restart, initialBackoffMs: 20, maxBackoffMs: 200 };
   const sups = ["jw-s1", "jw-s2"].map((id) => new Supervisor({ id, stages: [def], config: cfg, nc: env.nc, js: env.js, log: quietLog, ignoreLeases: true }));
   try {
     await Promise.all(sups.map((s) => s.start()));
@@ -292,6 +294,8 @@ test("joined - two owners at once (split brain): outputs as one uninterrupted ru
     await feed(key, 0, 300, null);
     // (Not settle(): its final checkpoint conflicts with the other owner's, as it should.)
     await settled(stage, key);
+    const restarts = sups.flatMap((s) => s.status()).filter((a) => a.stage === stage).reduce((n, a) => n + a.restarts, 0);
+    assert.ok(restarts > 0, "the two owners' checkpoints conflicted (one restarted)");
     await assertExactlyOnceAndReplayable(stage, key, def);
   } finally {
     await Promise.all(sups.map((s) => s.stop()));
