@@ -93,7 +93,9 @@ test("embedded nats - Ctrl-C during `up --once` stops the run: actors checkpoint
     const p = tickflow(["up", "--replay", file, "--speed", "1", "--once", "--data-dir", dataDir], {}, { group: true });
     const pidFile = join(dataDir, "nats", "tickflow-nats.pid");
     serverPid = await check(() => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) : null), 30_000, "the embedded nats-server's pid file");
-    const url = readFileSync(join(dataDir, "nats.url"), "utf8").trim();
+    // `up` writes nats.url once its server answers, which is after the server wrote its pid file.
+    const urlFile = join(dataDir, "nats.url");
+    const url = await check(() => (existsSync(urlFile) ? readFileSync(urlFile, "utf8").trim() || null : null), 30_000, "up's nats.url");
     const nc = await connect({ servers: url });
     try {
       const jsm = await jetstreamManager(nc);
