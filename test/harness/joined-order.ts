@@ -3,25 +3,13 @@
 // messages on its subject, in stream order; each journal entry goes after the main message its
 // `Tf-After` names (or after the entries before it, if those went later: an owner applies an entry
 // it reads back where it stands, never earlier). Fence entries are skipped.
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { InputMsg } from "../../supervisor/actor.js";
 import { FENCE, HDR_AFTER, HDR_INPUT, JOURNAL_STREAM, journalInput, journalSubject } from "../../supervisor/journal.js";
 import { HeaderedInput } from "../../supervisor/actor.js";
 import { decode, HDR_CONTENT_TYPE } from "../../protocol/codec.js";
 import { readHeaders } from "../../protocol/wire-headers.js";
-
-async function readMsgs(js: JetStreamClient, stream: string, subject: string): Promise<JsMsg[]> {
-  const c = await js.consumers.get(stream, { filter_subjects: subject });
-  if ((await c.info()).num_pending === 0) return [];
-  const out: JsMsg[] = [];
-  const iter = await c.consume({ max_messages: 1000 });
-  for await (const m of iter) {
-    out.push(m);
-    if (m.info.pending === 0) break;
-  }
-  iter.stop();
-  return out;
-}
+import { readMsgs } from "./nats.js";
 
 /** The journal's entries of `stage`/`key` (fences left out), with the main-input sequence each went after. */
 export async function journalEntries(js: JetStreamClient, stage: string, key: string): Promise<{ msg: InputMsg; after: number; journalSeq: number }[]> {

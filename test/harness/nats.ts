@@ -1,6 +1,6 @@
 // Test fixtures: a real nats-server per test file (random port, own store, restartable) and
 // helpers to connect, bootstrap, read streams and poll for a condition.
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { decodeMsg } from "../../protocol/codec.js";
 import { bootstrap, DEFAULT_STORAGE } from "../../protocol/streams.js";
@@ -41,19 +41,21 @@ export async function check<T>(fn: () => Promise<T> | T, ms: number, what = "con
   }
 }
 
-/** Every message on `subject` (decoded, with seq and msg id), from the start of its stream. */
-export async function readAll(js: JetStreamClient, stream: string, subject: string): Promise<{ seq: number; msgId: string | undefined; data: any }[]> {
-  const jsm = await js.jetstreamManager();
+/** Every message on `subject` as stored, from the start of its stream. */
+export async function readMsgs(js: JetStreamClient, stream: string, subject: string): Promise<JsMsg[]> {
   const c = await js.consumers.get(stream, { filter_subjects: subject });
-  const total = (await c.info()).num_pending;
-  const out: { seq: number; msgId: string | undefined; data: any }[] = [];
-  if (total === 0) return out;
+  const out: JsMsg[] = [];
+  if ((await c.info()).num_pending === 0) return out;
   const iter = await c.consume({ max_messages: 1000 });
   for await (const m of iter) {
-    out.push({ seq: m.seq, msgId: m.headers?.get("Nats-Msg-Id"), data: decodeMsg(m) });
+    out.push(m);
     if (m.info.pending === 0) break;
   }
   iter.stop();
-  void jsm;
   return out;
+}
+
+/** Every message on `subject` (decoded, with seq and msg id), from the start of its stream. */
+export async function readAll(js: JetStreamClient, stream: string, subject: string): Promise<{ seq: number; msgId: string | undefined; data: any }[]> {
+  return (await readMsgs(js, stream, subject)).map((m) => ({ seq: m.seq, msgId: m.headers?.get("Nats-Msg-Id"), data: decodeMsg(m) }));
 }

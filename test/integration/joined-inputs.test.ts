@@ -16,7 +16,7 @@ import { headers as natsHeaders } from "@nats-io/transport-node";
 import { FENCE, HDR_INPUT, journalInput, journalSubject } from "../../supervisor/journal.js";
 import { Supervisor } from "../../supervisor/runtime.js";
 import { journalEntries, joinedOrder } from "../harness/joined-order.js";
-import { check, cleanup, setup, type Env } from "../harness/nats.js";
+import { check, cleanup, readMsgs, setup, type Env } from "../harness/nats.js";
 import { quietLog, startSupervisor, testConfig } from "../harness/pipeline.js";
 
 let env: Env;
@@ -65,18 +65,11 @@ function joiner(stage: string, key: string): StreamActorDef<S> {
 type Raw = { seq: number; subject: string; data: Uint8Array; msgId?: string; headers: Record<string, string> };
 
 async function readRaw(js: JetStreamClient, stream: string, subject: string): Promise<Raw[]> {
-  const c = await js.consumers.get(stream, { filter_subjects: subject });
-  if ((await c.info()).num_pending === 0) return [];
-  const out: Raw[] = [];
-  const iter = await c.consume({ max_messages: 1000 });
-  for await (const m of iter) {
+  return (await readMsgs(js, stream, subject)).map((m) => {
     const headers: Record<string, string> = {};
     if (m.headers) for (const [k, v] of m.headers) headers[k] = v[0];
-    out.push({ seq: m.seq, subject: m.subject, data: m.data, msgId: m.headers?.get("Nats-Msg-Id"), headers });
-    if (m.info.pending === 0) break;
-  }
-  iter.stop();
-  return out;
+    return { seq: m.seq, subject: m.subject, data: m.data, msgId: m.headers?.get("Nats-Msg-Id"), headers };
+  });
 }
 
 /** Feeds both inputs concurrently (so the recorded interleaving is arbitrary): `news` items and `models` KV puts, one delete. */
