@@ -34,6 +34,9 @@ test("joined - input names are short unique tokens", () => {
   assert.throws(() => checkJoinedInputs("s", []), /stage "s": input\(\) returned no inputs/);
   assert.throws(() => checkJoinedInputs("s", [{ name: "a", stream: "X", filter: "x" }, { name: "a", stream: "Y", filter: "y" }]), /stage "s": two inputs are named "a"/);
   assert.throws(() => checkJoinedInputs("s", [{ name: "A b", stream: "X", filter: "x" }]), /input name "A b" must be lower-case/);
+  // The main input (the first) is read by its subject's last sequence at start: one subject.
+  assert.throws(() => checkJoinedInputs("s", [{ name: "c", stream: "X", filter: "md.candles.1m.*" }, { name: "n", stream: "Y", filter: "y.>" }]), /stage "s": the first input \("c", the main one\) must be one subject, not the wildcard md\.candles\.1m\.\*/);
+  assert.deepEqual(checkJoinedInputs("s", [{ name: "c", stream: "X", filter: "x" }, { name: "n", stream: "Y", filter: "y.>" }]).length, 2, "other inputs may be wildcards");
 });
 
 test("pool - one consumer name per stage, valid as a durable name", () => {
