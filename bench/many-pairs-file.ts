@@ -3,6 +3,8 @@
 // as often as needed, copy k shifted by k × (its span + 1 minute); its trades are dealt round-robin to
 // `pairs` pairs `C001/USD`, `C002/USD`…, so each pair gets a share of the real trades, its prices scaled
 // (pair p: × (1 + p / 100)) and its own consecutive trade ids 1, 2, 3… as Kraken numbers them.
+// `stretch` k spreads the same trades over k times the time (every offset from the first trade × k):
+// a market k times quieter, which makes k times more candles per pair (bench/system.ts).
 //
 //   npx tsx bench/many-pairs-file.ts --pairs 300 --trades 5000000 --out /tmp/c300-5m.jsonl.gz
 import { createWriteStream } from "node:fs";
@@ -26,8 +28,10 @@ function nsToRfc3339(ns: bigint): string {
 }
 
 /** Writes the file; resolves with the trade count per pair. */
-export async function writeManyPairFile(opts: { pairs: number; trades: number; out: string; source?: string }): Promise<{ perPair: number[] }> {
+export async function writeManyPairFile(opts: { pairs: number; trades: number; out: string; source?: string; stretch?: number }): Promise<{ perPair: number[] }> {
   if (opts.pairs < 1 || opts.pairs > 999) throw new Error(`--pairs must be 1..999 (got ${opts.pairs})`);
+  if (!Number.isInteger(opts.stretch ?? 1) || (opts.stretch ?? 1) < 1) throw new Error(`stretch must be a whole number ≥ 1 (got ${opts.stretch})`);
+  const stretch = BigInt(opts.stretch ?? 1);
   const recs = loadTradeFiles([opts.source ?? BTC_FILE]);
   const ns = recs.map((r) => rfc3339ToNs(r.timestamp)!);
   const span = ns[ns.length - 1] - ns[0] + 60_000_000_000n;
@@ -42,7 +46,7 @@ export async function writeManyPairFile(opts: { pairs: number; trades: number; o
     const p = n % opts.pairs;
     const r = recs[j];
     const price = Number((r.price * (1 + p / 100)).toPrecision(10));
-    buf += `${JSON.stringify({ symbol: pairName(p), side: r.side, price, qty: r.qty, ord_type: r.ord_type, trade_id: ++ids[p], timestamp: nsToRfc3339(ns[j] + k * span) })}\n`;
+    buf += `${JSON.stringify({ symbol: pairName(p), side: r.side, price, qty: r.qty, ord_type: r.ord_type, trade_id: ++ids[p], timestamp: nsToRfc3339(ns[0] + (ns[j] - ns[0] + k * span) * stretch) })}\n`;
     if (buf.length > 1 << 16) {
       if (!gz.write(buf)) await once(gz, "drain");
       buf = "";

@@ -44,6 +44,8 @@ export type BenchReport = {
   /** Prediction figures (bench/predict.ts, bench/train.ts), when measured. */
   predict?: unknown;
   train?: unknown;
+  /** The whole system through `up --once`, 3 against 300 pairs (bench/system.ts), when measured. */
+  system?: unknown;
   /** Further numbered sections, already formatted (first line the title). */
   sections: string[][];
   errors: string[];

@@ -3,9 +3,10 @@
 // (temp stores), and everything it starts is stopped at the end, also on failure or Ctrl-C.
 //
 // Options (after `npm run bench --`):
-//   --only raw,pipeline,failover,pairs,joined,gateway,sink,sentiment,predict,train   run only some parts (default: all)
+//   --only raw,pipeline,failover,pairs,joined,gateway,sink,sentiment,predict,train,system   run only some parts (default: all)
 //   --trades N                     target input size (default 200000; rounded to whole copies of the recorded data)
-//   --runs N                       raw and pipeline repetitions, interleaved; also runs per pairs row, sizes taken in turn (default 3)
+//   --runs N                       raw and pipeline repetitions, interleaved; also runs per pairs row and
+//                                  rounds of the whole-system part, sizes taken in turn (default 3)
 //   --rounds N                     failover kills (default 5)
 // Profiling the pipeline alone:
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/run.ts --only pipeline --runs 1
@@ -26,10 +27,11 @@ import { sentimentBench, formatSentiment, type SentimentBench } from "./sentimen
 import { formatReport, summarisePipeline, type BenchReport } from "./report.js";
 import { formatPredict, predictBench } from "./predict.js";
 import { formatServe, gatewayBench, sinkBench, type GatewayBench, type SinkBench } from "./serve.js";
+import { formatSystem, systemBench } from "./system.js";
 import { formatTrain, trainBench } from "./train.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink", "sentiment", "predict", "train"] as const;
+const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink", "sentiment", "predict", "train", "system"] as const;
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 let interrupted = false;
@@ -173,6 +175,17 @@ async function main(): Promise<number> {
     } catch (err) {
       report.errors.push(`train: ${(err as Error).stack ?? err}`);
     }
+  }
+
+  if (only.has("system")) {
+    try {
+      const sys = await systemBench({ rounds: runs, log: progress });
+      report.system = sys;
+      report.sections.push(formatSystem(sys));
+    } catch (err) {
+      report.errors.push(`system: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
   }
 
   // Interrupted: the teardown is already under way; a partial report must not replace latest.json.
