@@ -7,6 +7,7 @@
 // a market k times quieter, which makes k times more candles per pair (bench/system.ts).
 //
 //   npx tsx bench/many-pairs-file.ts --pairs 300 --trades 5000000 --out /tmp/c300-5m.jsonl.gz
+//   npx tsx bench/many-pairs-file.ts --pairs 300 --trades 39808 --stretch 4 --out /tmp/c300-quiet.jsonl.gz
 import { createWriteStream } from "node:fs";
 import { once } from "node:events";
 import { parseArgs } from "node:util";
@@ -58,9 +59,9 @@ export async function writeManyPairFile(opts: { pairs: number; trades: number; o
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({ options: { pairs: { type: "string" }, trades: { type: "string" }, out: { type: "string" } } });
-  if (!values.out) throw new Error("usage: many-pairs-file.ts --pairs N --trades M --out FILE.jsonl.gz");
+  const { values } = parseArgs({ options: { pairs: { type: "string" }, trades: { type: "string" }, out: { type: "string" }, stretch: { type: "string" } } });
+  if (!values.out) throw new Error("usage: many-pairs-file.ts --pairs N --trades M [--stretch K] --out FILE.jsonl.gz");
   const t0 = Date.now();
-  const r = await writeManyPairFile({ pairs: Number(values.pairs ?? 100), trades: Number(values.trades ?? 100_000), out: values.out });
+  const r = await writeManyPairFile({ pairs: Number(values.pairs ?? 100), trades: Number(values.trades ?? 100_000), out: values.out, stretch: Number(values.stretch ?? 1) });
   process.stderr.write(`${values.out}: ${r.perPair.reduce((a, b) => a + b, 0)} trades, ${r.perPair.length} pairs, ${Date.now() - t0} ms\n`);
 }
