@@ -112,7 +112,11 @@ async function runUp(file: string): Promise<SystemRun> {
     await kill();
     const log = readFileSync(logPath, "utf8");
     const leasesLost = (log.match(/lease lost/g) ?? []).length;
-    const deadLetters = await deadLettersIn(join(dir, "data", "nats"));
+    // A run that failed before its streams existed has none to count: NaN, and the exit code says why.
+    const deadLetters = await deadLettersIn(join(dir, "data", "nats")).catch((err) => {
+      if (exitCode === 0) throw err;
+      return NaN;
+    });
     return { seconds, exitCode, leasesLost, deadLetters, peakRssMb: Math.round(peak) };
   } finally {
     await removeDir();
