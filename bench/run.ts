@@ -8,6 +8,9 @@
 //   --runs N                       raw and pipeline repetitions, interleaved; also runs per pairs row and
 //                                  rounds of the whole-system part, sizes taken in turn (default 3)
 //   --rounds N                     failover kills (default 5)
+//   --source FILE                  the whole-system part on many-pair files made from this recording
+//                                  (Kraken v2 trade records, .jsonl or .jsonl.gz) instead of its own
+//                                  three; may be given more than once
 // Profiling the pipeline alone:
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/run.ts --only pipeline --runs 1
 //   node --import tsx bench/profile-summary.ts /tmp/prof/<the big one>.cpuprofile --window <printed by the run>
@@ -27,7 +30,7 @@ import { sentimentBench, formatSentiment, type SentimentBench } from "./sentimen
 import { formatReport, summarisePipeline, type BenchReport } from "./report.js";
 import { formatPredict, predictBench } from "./predict.js";
 import { formatServe, gatewayBench, sinkBench, type GatewayBench, type SinkBench } from "./serve.js";
-import { formatSystem, systemBench } from "./system.js";
+import { formatSystem, systemBench, systemFileOf } from "./system.js";
 import { formatTrain, trainBench } from "./train.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
@@ -47,6 +50,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       only: { type: "string" }, trades: { type: "string" }, runs: { type: "string" }, rounds: { type: "string" },
+      source: { type: "string", multiple: true },
     },
     strict: true,
   });
@@ -55,6 +59,8 @@ async function main(): Promise<number> {
   const runs = positiveInt(values.runs, 3, "runs");
   const rounds = positiveInt(values.rounds, 5, "rounds");
   const target = positiveInt(values.trades, 200_000, "trades");
+  if (values.source && !only.has("system")) throw new Error("--source is for the whole-system part: add system to --only");
+  const systemFiles = values.source?.map(systemFileOf);
 
   const started = new Date();
   const t0 = performance.now();
@@ -179,7 +185,7 @@ async function main(): Promise<number> {
 
   if (only.has("system")) {
     try {
-      const sys = await systemBench({ rounds: runs, log: progress });
+      const sys = await systemBench({ rounds: runs, log: progress, files: systemFiles });
       report.system = sys;
       report.sections.push(formatSystem(sys));
     } catch (err) {

@@ -13,9 +13,9 @@
 // dead letters; the lease-lost count is read from the command's log. Files are taken in turn
 // within a round and sizes in turn within a file, so a neighbour's burst hits both sizes alike.
 import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats } from "../supervisor/nats.js";
@@ -38,6 +38,13 @@ export const SYSTEM_FILES: SystemFile[] = [
   { name: "ETH-made", source: ETH_FILE, stretch: 1 },
   { name: "BTC-made, 4× sparser", source: BTC_FILE, stretch: 4 },
 ];
+
+/** A recording of the user's own (Kraken v2 trade records), checked before any run starts. */
+export function systemFileOf(path: string): SystemFile {
+  if (!existsSync(path)) throw new Error(`--source: no such file: ${path}`);
+  if (!/\.jsonl(\.gz)?$/.test(path)) throw new Error(`--source: expected Kraken v2 trade records as .jsonl or .jsonl.gz (got ${path})`);
+  return { name: basename(path).replace(/\.jsonl(\.gz)?$/, ""), source: path, stretch: 1 };
+}
 
 export type SystemRun = { seconds: number; exitCode: number | null; leasesLost: number; deadLetters: number; peakRssMb: number };
 
