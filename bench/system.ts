@@ -179,7 +179,7 @@ export function formatSystem(s: SystemBench): string[] {
   const [small, big] = SYSTEM_PAIRS;
   const lines = [
     `Whole system: \`tickflow up --replay FILE --speed max --once\` (every stage, embedded nats-server), ${s.trades.toLocaleString("en-US")} trades over ${small} and over ${big} pairs`,
-    `   wall time of the command, start-up included; ${s.rounds} round(s), files and sizes in turn; medians; ratio = ${big}-pair rate ÷ ${small}-pair rate (the check: ≥ 0.5)`,
+    `   wall time of the command, start-up included; ${s.rounds} round(s), files and sizes in turn; medians; ratio = ${big}-pair rate ÷ ${small}-pair rate (goal of the scale issue's check: ≥ 0.5)`,
     `   file                    ${`${small} pairs`.padStart(9)} ${`${big} pairs`.padStart(10)}  ratio  rounds              failed  leases lost  dead letters  peak RSS (${small} · ${big})`,
   ];
   for (const r of s.rows) {
