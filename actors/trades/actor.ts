@@ -8,6 +8,7 @@ import { decodeMsg } from "../../protocol/codec.js";
 import { SCHEMA_VERSION, type Trade, type Watermark } from "../../protocol/messages.js";
 import { pairToToken } from "../../protocol/pairs.js";
 import { subjects } from "../../protocol/subjects.js";
+import { timeframeMs } from "../../protocol/timeframes.js";
 import type { SourceActorDef, SourceContext } from "../../supervisor/actor.js";
 import { LastMsgLoader, nullIfNotFound } from "../../supervisor/state-prefetch.js";
 import type { Config } from "../../supervisor/config.js";
@@ -44,7 +45,8 @@ class SharedFeed {
       restUrl: config.kraken.restUrl,
       heartbeatTimeoutMs: config.trades.heartbeatTimeoutMs,
       // Event time follows the feed's own progress (event-time.ts), never our clock alone.
-      watermark: { idleMs: config.trades.idleWatermarkMs },
+      // Sent only when they close a candle window (event-time.ts, rule 4): the only use of a watermark.
+      watermark: { idleMs: config.trades.idleWatermarkMs, closes: { periodsMs: config.timeframes.map(timeframeMs), graceMs: config.candles.graceMs } },
       onEvent: (e) => {
         const quiet = e.type === "backfill" || e.type === "subscribed" || e.type === "open" || e.type === "status" || e.type === "connecting" || e.type === "backpressure";
         if (quiet) log.debug({ feed: e }, `kraken feed: ${e.type}`);

@@ -90,7 +90,11 @@ test("embedded nats - Ctrl-C during `up --once` stops the run: actors checkpoint
     // interrupted: the recording takes its 23 minutes.
     const file = join(dataDir, "trades.jsonl");
     writeFileSync(file, dealOverPairs(readTrades(BTC_FILE), 100).map((r) => JSON.stringify(r)).join("\n") + "\n");
-    const p = tickflow(["up", "--replay", file, "--speed", "1", "--once", "--data-dir", dataDir], {}, { group: true });
+    // Checkpoints every 10 minutes, so none is written during the run: every candles actor that
+    // applied a trade has its checkpoint to write on the way out. (With the default 5 s, whether any
+    // was still unsaved depended on when the signal fell: right after a burst of trades in one
+    // millisecond, all of them could have been saved a moment before.)
+    const p = tickflow(["up", "--replay", file, "--speed", "1", "--once", "--data-dir", dataDir], { TICKFLOW_CHECKPOINT_MS: "600000" }, { group: true });
     const pidFile = join(dataDir, "nats", "tickflow-nats.pid");
     serverPid = await check(() => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) : null), 30_000, "the embedded nats-server's pid file");
     // `up` writes nats.url once its server answers, which is after the server wrote its pid file.
@@ -121,14 +125,18 @@ test("embedded nats - Ctrl-C during `up --once` stops the run: actors checkpoint
     try {
       const nc2 = await connect({ servers: server.url });
       const kv = await new Kvm(nc2).open("tf_state");
-      // The candles actors apply trades as they come (about 14 a second): those with trades not yet
-      // checkpointed when the signal came wrote their checkpoint on the way out.
+      // The candles actors apply trades as they come (about 14 a second), and each that applied one
+      // wrote its checkpoint on the way out (none was written before: see the checkpoint interval).
       let atStop = 0;
+      const before: string[] = [];
       for await (const k of await kv.keys("candles.>")) {
         const e = await kv.get(k);
-        if (e?.operation === "PUT" && (decode(e.value) as { at: number }).at >= signalledAt) atStop++;
+        if (e?.operation !== "PUT") continue;
+        if ((decode(e.value) as { at: number }).at >= signalledAt) atStop++;
+        else before.push(k);
       }
       assert.ok(atStop > 0, "candles checkpoints written after the signal");
+      assert.deepEqual(before, [], "no candles checkpoint from before the signal (the interval is 10 minutes)");
       // …and for the worker to say goodbye: its member entry is gone, so no other worker waits out its TTL.
       const member = await (await new Kvm(nc2).open("tf_members")).get(`up-${hostname()}`);
       assert.ok(!member || member.operation !== "PUT", "the member entry of the interrupted up is deleted");

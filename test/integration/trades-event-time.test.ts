@@ -13,7 +13,7 @@ import { subjects } from "../../protocol/subjects.js";
 import { removePairs } from "../../supervisor/desired-pairs.js";
 import type { Supervisor } from "../../supervisor/runtime.js";
 import { startKrakenReplayServer, type KrakenReplayServer } from "../../actors/trades/kraken-replay-server.js";
-import { BTC_FILE, close, oracleCandles, readTrades, type RawTrade } from "../harness/data.js";
+import { BTC_FILE, close, ETH_FILE, oracleCandles, readTrades, type RawTrade } from "../harness/data.js";
 import { check, cleanup, readAll, setup, type Env } from "../harness/nats.js";
 import { addPair, startSupervisor, testConfig } from "../harness/pipeline.js";
 
@@ -128,6 +128,67 @@ test("trades event time - a disconnect caught up by REST backfill (1 request/s, 
     await assertEveryTradeInItsCandle(PAIR);
   } finally {
     await removePairs(env.js, [PAIR]);
+    await sup.stop();
+    await replay.close();
+  }
+});
+
+test("trades event time - a quiet pair's windows are closed by watermarks sent only where a window ends: every candle as the trades make it, flat ones included, and no watermark that closes nothing", async () => {
+  // A busy pair (3 minutes of the BTC/USDT recording) moves the feed's event time; a quiet one
+  // trades only in its first 10 s, then its windows can close only by watermarks. At speed 20 the
+  // feed's event time moves 3 s per 150 ms check: one watermark per check (about 60) without the
+  // closing rule, one per minute with it. The recordings are two years old, so the feed is not
+  // live and only the busy pair's trades move event time (no wall clock in this test's outcome).
+  const BUSY = "XBT/EUR";
+  const QUIET = "ETH/EUR";
+  const busy = raw.filter((r) => ts(r) < ts(raw[0]) + 3 * MINUTE).map((r) => ({ ...r, symbol: BUSY }));
+  const eth = readTrades(ETH_FILE);
+  const quiet = eth.filter((r) => ts(r) < ts(eth[0]) + 10_000).map((r) => ({ ...r, symbol: QUIET }));
+  const replay = await startKrakenReplayServer({ trades: [...busy, ...quiet].sort((a, b) => ts(a) - ts(b)), speed: 20 });
+  const cfg = config();
+  cfg.kraken.wsUrl = replay.wsUrl;
+  cfg.kraken.restUrl = replay.restUrl;
+  await addPair(env.js, BUSY);
+  await addPair(env.js, QUIET);
+  // Only the busy pair's input ends: the quiet pair gets no end-of-stream watermark to close its windows.
+  const sup = await startSupervisor(env, "w-quiet", [tradesActor({ endOfInput: { [BUSY]: replay.lastTradeIds[BUSY] } }), candlesActor], cfg);
+  try {
+    await runToEnd(BUSY, replay, sup);
+    // Grace 0: a window closes when event time reaches its end; the feed ends at its newest trade.
+    const end = ts(busy.at(-1)!);
+    const first = Math.floor(ts(quiet[0]) / MINUTE) * MINUTE;
+    const windows = Math.floor(end / MINUTE) - first / MINUTE;
+    const got = await check(async () => {
+      const c = await readAll(env.js, "CANDLES", subjects.candles("1m", QUIET));
+      return c.length >= windows ? c : null;
+    }, 30_000, `${QUIET}: its ${windows} one-minute windows closed`);
+    assert.equal(got.length, windows, "no window closed ahead of the feed");
+    const traded = oracleCandles(quiet, MINUTE);
+    const lastClose = traded.at(-1)!.close;
+    got.forEach(({ data: c }, i) => {
+      assert.equal(c.window_start_ms, first + i * MINUTE, `window ${i}`);
+      const w = traded[i] ?? { open: lastClose, high: lastClose, low: lastClose, close: lastClose, trades: 0, flat: true, volume: 0, vwap: lastClose };
+      assert.deepEqual([c.open, c.high, c.low, c.close, c.trades, c.flat], [w.open, w.high, w.low, w.close, w.trades, w.flat], `candle ${i}`);
+      assert.ok(close(c.volume, w.volume) && close(c.vwap, w.vwap), `candle ${i} volume/vwap`);
+    });
+    assert.ok(got.length > traded.length, "windows after the quiet pair's last trade were closed");
+    // The pair's stream in order: its event time is the newest trade or watermark so far, and each
+    // watermark must take it to a window end it had not reached.
+    const stream = (await readAll(env.js, "TRADES", subjects.trades(QUIET))).map((m) => m.data);
+    const marks = stream.filter((d) => d.kind === "watermark");
+    assert.ok(marks.length >= 1, "the quiet pair got watermarks");
+    const iso = (x: number) => new Date(x).toISOString();
+    let at = -1;
+    for (const d of stream) {
+      if (d.kind === "watermark") {
+        assert.equal(d.eos, false);
+        assert.ok(Math.floor(d.ts_ms / MINUTE) > Math.floor(at / MINUTE), `the watermark at ${iso(d.ts_ms)} closes no window (the pair was at ${iso(at)}); ${marks.length} watermarks`);
+      }
+      at = Math.max(at, d.ts_ms);
+    }
+    for (const p of [BUSY, QUIET]) assert.deepEqual((await readAll(env.js, "DLQ", `dlq.candles.${pairToToken(p)}`)).map((d) => d.data.reason), [], `${p}: nothing dead-lettered`);
+  } finally {
+    await removePairs(env.js, [BUSY, QUIET]);
     await sup.stop();
     await replay.close();
   }

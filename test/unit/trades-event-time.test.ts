@@ -4,7 +4,7 @@
 // by wall-clock time while the feed lagged, and on-time trades were dead-lettered as late.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { feedEventTime, feedIsLive, idleWatermark, type FeedProgress, type PairProgress, type WatermarkRule } from "../../actors/trades/event-time.js";
+import { feedEventTime, feedIsLive, idleWatermark, nextClosePoint, type FeedProgress, type PairProgress, type WatermarkRule } from "../../actors/trades/event-time.js";
 
 const rule: WatermarkRule = { idleMs: 2000, liveLagMs: 3000, maxFrameGapMs: 3000, minStepMs: 1000 };
 const T = 1_723_161_255_000; // exchange time of the newest trade
@@ -59,4 +59,50 @@ test("event time - a pair gets a watermark only after idleMs of event time witho
   assert.equal(idleWatermark(f, quiet({ lastWatermark: T - 999 }), rule), null);
   assert.equal(idleWatermark(f, quiet({ lastWatermark: T - 1000 }), rule), T);
   assert.equal(idleWatermark(f, quiet({ lastWatermark: T }), rule), null);
+});
+
+const MIN = 60_000;
+const M = Math.floor(T / MIN) * MIN; // the minute boundary before T (T is 15 s past it)
+
+test("event time - the next point where a window closes: a window end plus the grace, strictly after the given time, over every period", () => {
+  assert.equal(nextClosePoint(M - 1, [MIN], 0), M);
+  assert.equal(nextClosePoint(M, [MIN], 0), M + MIN);
+  assert.equal(nextClosePoint(M + 10, [MIN], 0), M + MIN);
+  assert.equal(nextClosePoint(M + 1000, [MIN], 2000), M + 2000);
+  assert.equal(nextClosePoint(M + 2000, [MIN], 2000), M + MIN + 2000);
+  // 1m, 5m and 1h: the 1m points include the others.
+  assert.equal(nextClosePoint(M + 10, [MIN, 5 * MIN, 60 * MIN], 0), M + MIN);
+  // Periods that are not multiples of each other: whichever closes first.
+  const h = Math.floor(T / 3_600_000) * 3_600_000;
+  assert.equal(nextClosePoint(h + 61_000, [MIN, 90_000], 0), h + 90_000);
+  assert.equal(nextClosePoint(h + 91_000, [MIN, 90_000], 0), h + 2 * MIN);
+});
+
+test("event time - with the candles' timeframes and grace, a quiet pair gets a watermark only when it closes a window", () => {
+  const closing: WatermarkRule = { ...rule, closes: { periodsMs: [MIN], graceMs: 2000 } };
+  const f = live({ socketOpen: false }); // event time = T, 15 s past the minute M; windows close at M + 2 s, M + 62 s, …
+  // Quiet since M + 5 s: the window [M - 60 s, M) closed at M + 2 s already, the next closes at M + 62 s.
+  assert.equal(idleWatermark(f, quiet({ lastTradeTs: M + 5000 }), rule), T, "every step without the closing rule");
+  assert.equal(idleWatermark(f, quiet({ lastTradeTs: M + 5000 }), closing), null);
+  // Quiet since M + 1 s: T reaches M + 2 s, where [M - 60 s, M) closes.
+  assert.equal(idleWatermark(f, quiet({ lastTradeTs: M + 1000 }), closing), T);
+  // …unless a watermark already took the pair past that point.
+  assert.equal(idleWatermark(f, quiet({ lastTradeTs: M + 1000, lastWatermark: M + 3000 }), closing), null);
+  // A watermark from before the last trade does not count.
+  assert.equal(idleWatermark(f, quiet({ lastTradeTs: M + 1000, lastWatermark: M - 30_000 }), closing), T);
+});
+
+test("event time - a quiet pair over ten minutes of event time moving a second at a time: one watermark per window it closes, not one a second", () => {
+  const closing: WatermarkRule = { ...rule, closes: { periodsMs: [MIN], graceMs: 2000 } };
+  for (const [r, expect] of [[rule, 600], [closing, 10]] as const) {
+    let last: number | null = null;
+    const sent: number[] = [];
+    for (let t = M + 1000; t <= M + 10 * MIN + 1000; t += 1000) {
+      const w = idleWatermark(live({ socketOpen: false, newestTradeTs: t }), quiet({ lastTradeTs: M, lastWatermark: last }), r);
+      if (w !== null) sent.push((last = w));
+    }
+    assert.equal(sent.length, expect);
+    // Each closing watermark is the first one at or after a close point: the windows close as early as before.
+    if (r === closing) assert.deepEqual(sent, Array.from({ length: 10 }, (_, k) => M + k * MIN + 2000));
+  }
 });
