@@ -46,6 +46,8 @@ export type BenchReport = {
   train?: unknown;
   /** The whole system through `up --once`, 3 against 300 pairs (bench/system.ts), when measured. */
   system?: unknown;
+  /** Real time at few and at many pairs (bench/live.ts), when measured. */
+  live?: unknown;
   /** Further numbered sections, already formatted (first line the title). */
   sections: string[][];
   errors: string[];

@@ -3,7 +3,7 @@
 // (temp stores), and everything it starts is stopped at the end, also on failure or Ctrl-C.
 //
 // Options (after `npm run bench --`):
-//   --only raw,pipeline,failover,pairs,joined,gateway,sink,sentiment,predict,train,system   run only some parts (default: all)
+//   --only raw,pipeline,failover,pairs,joined,gateway,sink,sentiment,predict,train,system,live   run only some parts (default: all)
 //   --trades N                     target input size (default 200000; rounded to whole copies of the recorded data)
 //   --runs N                       raw and pipeline repetitions, interleaved; also runs per pairs row and
 //                                  rounds of the whole-system part, sizes taken in turn (default 3)
@@ -11,6 +11,7 @@
 //   --source FILE                  the whole-system part on many-pair files made from this recording
 //                                  (Kraken v2 trade records, .jsonl or .jsonl.gz) instead of its own
 //                                  three; may be given more than once
+//   --seconds N                    the live part's measured window of wall time (default 150)
 // Profiling the pipeline alone:
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/run.ts --only pipeline --runs 1
 //   node --import tsx bench/profile-summary.ts /tmp/prof/<the big one>.cpuprofile --window <printed by the run>
@@ -30,11 +31,12 @@ import { sentimentBench, formatSentiment, type SentimentBench } from "./sentimen
 import { formatReport, summarisePipeline, type BenchReport } from "./report.js";
 import { formatPredict, predictBench } from "./predict.js";
 import { formatServe, gatewayBench, sinkBench, type GatewayBench, type SinkBench } from "./serve.js";
+import { formatLive, liveBench } from "./live.js";
 import { formatSystem, systemBench, systemFileOf } from "./system.js";
 import { formatTrain, trainBench } from "./train.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink", "sentiment", "predict", "train", "system"] as const;
+const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink", "sentiment", "predict", "train", "system", "live"] as const;
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 let interrupted = false;
@@ -50,7 +52,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       only: { type: "string" }, trades: { type: "string" }, runs: { type: "string" }, rounds: { type: "string" },
-      source: { type: "string", multiple: true },
+      source: { type: "string", multiple: true }, seconds: { type: "string" },
     },
     strict: true,
   });
@@ -61,6 +63,8 @@ async function main(): Promise<number> {
   const target = positiveInt(values.trades, 200_000, "trades");
   if (values.source && !only.has("system")) throw new Error("--source is for the whole-system part: add system to --only");
   const systemFiles = values.source?.map(systemFileOf);
+  if (values.seconds !== undefined && !only.has("live")) throw new Error("--seconds is for the live part: add live to --only");
+  const liveSeconds = positiveInt(values.seconds, 150, "seconds");
 
   const started = new Date();
   const t0 = performance.now();
@@ -190,6 +194,17 @@ async function main(): Promise<number> {
       report.sections.push(formatSystem(sys));
     } catch (err) {
       report.errors.push(`system: ${(err as Error).stack ?? err}`);
+    }
+    await cleanupAll();
+  }
+
+  if (only.has("live")) {
+    try {
+      const live = await liveBench({ seconds: liveSeconds, log: progress });
+      report.live = live;
+      report.sections.push(formatLive(live));
+    } catch (err) {
+      report.errors.push(`live: ${(err as Error).stack ?? err}`);
     }
     await cleanupAll();
   }

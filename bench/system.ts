@@ -77,7 +77,7 @@ function peakRssMb(pid: number): number {
 }
 
 /** Dead letters the run left in its store: the store opened by a server of our own, DLQ's message count. */
-async function deadLettersIn(storeDir: string): Promise<number> {
+export async function deadLettersIn(storeDir: string): Promise<number> {
   const server = await NatsServer.start({ storeDir, port: await freePort(), host: "127.0.0.1" });
   try {
     const nc = await connectNats(server.url, "tickflow-bench-system");
