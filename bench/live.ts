@@ -213,7 +213,7 @@ export function formatLive(b: LiveBench): string[] {
   const [few, many] = b.runs;
   const lines = [
     `Live: \`tickflow up --replay FILE --speed 1\` (the recorded pace, every stage, the gateway), the same trades over ${b.runs.map((r) => r.pairs).join(" and ")} pairs`,
-    `   CPU over ${b.seconds} s of wall time (after every actor runs and ${b.settleSec} s more) as % of one core; event-loop delay of the stages' process over the same window`,
+    `   CPU over ${b.seconds} s of wall time (from ${b.settleSec} s after start-up) as % of one core; event-loop delay of the stages' process over the same window`,
     "   pairs  trades/s  messages/s   up %  nats %  replay %  total %  loop p99  loop max  peak RSS  exit  leases lost  dead letters",
   ];
   for (const r of b.runs) {
