@@ -25,7 +25,7 @@ import { procCpuSeconds } from "./cpu.js";
 import { writeManyPairFile } from "./many-pairs-file.js";
 import { freePort } from "./nats.js";
 import { fixed, sleep } from "./stats.js";
-import { deadLettersIn } from "./system.js";
+import { deadLettersIn, peakRssMb } from "./system.js";
 
 const BIN = fileURLToPath(new URL("../bin/tickflow.js", import.meta.url));
 /** The same trades over few and over many pairs (999: the most the file builder names, C001…C999). */
@@ -40,8 +40,8 @@ export type LiveRun = {
   windowSec: number;
   /** CPU over the window as a percentage of one core: the `up` process, its nats-server, its replay process. */
   cpuPct: { up: number; nats: number; replay: number; total: number };
-  /** Trades written to TRADES over the window, per second (the feed's pace, the same at both sizes). */
-  tradesPerSec: number;
+  /** Messages written to TRADES over the window, per second: the trades (the feed's pace, the same at both sizes) and the watermarks of quiet pairs. */
+  tradesStreamPerSec: number;
   /** Messages written to every stream and bucket over the window, per second. */
   messagesPerSec: number;
   peakRssMb: number;
@@ -74,15 +74,6 @@ function commOf(pid: number): string {
     return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
   } catch {
     return "";
-  }
-}
-
-function vmHwmMb(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
   }
 }
 
@@ -156,7 +147,7 @@ async function runLive(file: string, pairs: number, seconds: number, settleSec: 
       const w0 = await written(jsm);
       const t0 = performance.now();
       let peak = 0;
-      const sampler = setInterval(() => (peak = Math.max(peak, vmHwmMb(child.pid!))), 500);
+      const sampler = setInterval(() => (peak = Math.max(peak, peakRssMb(child.pid!))), 500);
       await sleep(seconds * 1000);
       clearInterval(sampler);
       const text = await scrape(port);
@@ -164,7 +155,7 @@ async function runLive(file: string, pairs: number, seconds: number, settleSec: 
       const cpu1 = [procCpuSeconds(child.pid), procCpuSeconds(nats), procCpuSeconds(replay)];
       const w1 = await written(jsm);
       await closeNc();
-      peak = Math.max(peak, vmHwmMb(child.pid!));
+      peak = Math.max(peak, peakRssMb(child.pid!));
       const pct = (i: number) => (100 * (cpu1[i] - cpu0[i])) / windowSec;
       child.kill("SIGINT");
       await Promise.race([exited, sleep(STOP_TIMEOUT_MS).then(() => child.kill("SIGKILL"))]);
@@ -174,7 +165,7 @@ async function runLive(file: string, pairs: number, seconds: number, settleSec: 
       return {
         pairs, windowSec,
         cpuPct: { up: pct(0), nats: pct(1), replay: pct(2), total: pct(0) + pct(1) + pct(2) },
-        tradesPerSec: (w1.trades - w0.trades) / windowSec,
+        tradesStreamPerSec: (w1.trades - w0.trades) / windowSec,
         messagesPerSec: (w1.all - w0.all) / windowSec,
         peakRssMb: Math.round(peak),
         lagP99Ms: metricValue(text, "tickflow_gateway_nodejs_eventloop_lag_p99_seconds") * 1000,
@@ -201,7 +192,7 @@ export async function liveBench(opts: { seconds?: number; settleSec?: number; lo
       await writeManyPairFile({ pairs: n, trades: LIVE_TRADES, out: file, source: BTC_FILE, stretch: 1 });
       const run = await runLive(file, n, seconds, settleSec);
       runs.push(run);
-      opts.log?.(`live ${n} pairs: ${fixed(run.cpuPct.total)} % of a core in all (up ${fixed(run.cpuPct.up)} %), ${Math.round(run.tradesPerSec)} trades/s, event-loop delay p99 ${fixed(run.lagP99Ms)} ms, peak ${run.peakRssMb} MB`);
+      opts.log?.(`live ${n} pairs: ${fixed(run.cpuPct.total)} % of a core in all (up ${fixed(run.cpuPct.up)} %), ${Math.round(run.tradesStreamPerSec)} messages/s on TRADES, event-loop delay p99 ${fixed(run.lagP99Ms)} ms, peak ${run.peakRssMb} MB`);
     }
     return { seconds, settleSec, runs };
   } finally {
@@ -214,11 +205,11 @@ export function formatLive(b: LiveBench): string[] {
   const lines = [
     `Live: \`tickflow up --replay FILE --speed 1\` (the recorded pace, every stage, the gateway), the same trades over ${b.runs.map((r) => r.pairs).join(" and ")} pairs`,
     `   CPU over ${b.seconds} s of wall time (from ${b.settleSec} s after start-up) as % of one core; event-loop delay of the stages' process over the same window`,
-    "   pairs  trades/s  messages/s   up %  nats %  replay %  total %  loop p99  loop max  peak RSS  exit  leases lost  dead letters",
+    "   pairs  TRADES/s  messages/s   up %  nats %  replay %  total %  loop p99  loop max  peak RSS  exit  leases lost  dead letters",
   ];
   for (const r of b.runs) {
     lines.push(
-      `   ${String(r.pairs).padStart(5)}  ${fixed(r.tradesPerSec).padStart(8)}  ${fixed(r.messagesPerSec).padStart(10)}  ${fixed(r.cpuPct.up).padStart(5)}  ${fixed(r.cpuPct.nats).padStart(6)}  ${fixed(r.cpuPct.replay).padStart(8)}  ${fixed(r.cpuPct.total).padStart(7)}  ${`${fixed(r.lagP99Ms)} ms`.padStart(8)}  ${`${fixed(r.lagMaxMs)} ms`.padStart(8)}  ${`${r.peakRssMb} MB`.padStart(8)}  ${String(r.exitCode).padStart(4)}  ${String(r.leasesLost).padStart(11)}  ${String(r.deadLetters).padStart(12)}`,
+      `   ${String(r.pairs).padStart(5)}  ${fixed(r.tradesStreamPerSec).padStart(8)}  ${fixed(r.messagesPerSec).padStart(10)}  ${fixed(r.cpuPct.up).padStart(5)}  ${fixed(r.cpuPct.nats).padStart(6)}  ${fixed(r.cpuPct.replay).padStart(8)}  ${fixed(r.cpuPct.total).padStart(7)}  ${`${fixed(r.lagP99Ms)} ms`.padStart(8)}  ${`${fixed(r.lagMaxMs)} ms`.padStart(8)}  ${`${r.peakRssMb} MB`.padStart(8)}  ${String(r.exitCode).padStart(4)}  ${String(r.leasesLost).padStart(11)}  ${String(r.deadLetters).padStart(12)}`,
     );
   }
   if (few && many) lines.push(`   CPU of ${many.pairs} pairs ÷ CPU of ${few.pairs} pairs at the same trade rate: ${fixed(many.cpuPct.total / few.cpuPct.total)}`);

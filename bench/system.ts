@@ -67,7 +67,7 @@ export type SystemRow = {
 export type SystemBench = { trades: number; rounds: number; rows: SystemRow[] };
 
 /** Peak RSS so far of a running process (VmHWM), in MB; 0 once it is gone. */
-function peakRssMb(pid: number): number {
+export function peakRssMb(pid: number): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) / 1024 : 0;
