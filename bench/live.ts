@@ -127,7 +127,7 @@ async function runLive(file: string, pairs: number, seconds: number, settleSec: 
     const exited = new Promise<void>((resolve) => child.once("exit", (code) => ((exitCode = code), resolve())));
     try {
       const log = () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : "");
-      await waitFor("start (every actor running and the gateway answering)", START_TIMEOUT_MS, async () => {
+      await waitFor("start (its actors starting and its gateway answering)", START_TIMEOUT_MS, async () => {
         if (exitCode !== undefined) throw new Error(`live bench: up exited ${exitCode} before it ran:\n${log().slice(-2000)}`);
         return /actors starting/.test(log()) && (await scrape(port).then(() => true, () => false));
       });
