@@ -12,11 +12,9 @@
 // of the process the stages run in (its gateway's `/metrics`, which reports the delay since the
 // previous scrape: one scrape at the start of the window, one at its end). Then SIGINT, as a
 // user stops it; the store is reopened to count dead letters and the log is read for lost leases.
-import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connectNats } from "../supervisor/nats.js";
 import { BTC_FILE } from "../test/harness/data.js";
@@ -25,9 +23,8 @@ import { procCpuSeconds } from "./cpu.js";
 import { writeManyPairFile } from "./many-pairs-file.js";
 import { freePort } from "./nats.js";
 import { fixed, sleep } from "./stats.js";
-import { deadLettersIn, peakRssMb } from "./system.js";
+import { deadLettersIn, peakRssMb, spawnUp } from "./system.js";
 
-const BIN = fileURLToPath(new URL("../bin/tickflow.js", import.meta.url));
 /** The same trades over few and over many pairs (999: the most the file builder names, C001…C999). */
 export const LIVE_PAIRS = [3, 999] as const;
 /** Two copies of the BTC/USDT recording: about 22 minutes at speed 1, longer than any window. */
@@ -112,17 +109,8 @@ async function runLive(file: string, pairs: number, seconds: number, settleSec: 
   const dir = mkdtempSync(join(tmpdir(), "tf-bench-live-"));
   const removeDir = defer("live bench data dir", () => rmSync(dir, { recursive: true, force: true }));
   try {
-    const logPath = join(dir, "up.log");
-    const fd = openSync(logPath, "w");
-    const env = { ...process.env };
-    delete env.NATS_URL;
-    delete env.DATABASE_URL;
     const port = await freePort();
-    const child = spawn(process.execPath, [BIN, "up", "--replay", file, "--speed", "1", "--data-dir", join(dir, "data"), "--port", String(port)], { env, stdio: ["ignore", fd, fd] });
-    closeSync(fd);
-    const kill = defer("live bench up", () => {
-      child.kill("SIGKILL");
-    });
+    const { child, logPath, kill } = spawnUp(dir, ["--replay", file, "--speed", "1", "--port", String(port)], "live bench up");
     let exitCode: number | null | undefined;
     const exited = new Promise<void>((resolve) => child.once("exit", (code) => ((exitCode = code), resolve())));
     try {

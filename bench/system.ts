@@ -12,7 +12,7 @@
 // After each run the store is opened again with a nats-server of the bench's own to count the
 // dead letters; the lease-lost count is read from the command's log. Files are taken in turn
 // within a round and sizes in turn within a file, so a neighbour's burst hits both sizes alike.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -91,24 +91,32 @@ export async function deadLettersIn(storeDir: string): Promise<number> {
   }
 }
 
+/**
+ * `tickflow up ARGS --data-dir DIR/data` as a user runs it: the embedded nats-server (no NATS_URL)
+ * and no sink (no DATABASE_URL), so every run measures the same stages whatever the shell running
+ * the bench has set. The log goes to DIR/up.log; `kill` (also run by the bench's cleanup) SIGKILLs it.
+ */
+export function spawnUp(dir: string, args: string[], what: string): { child: ChildProcess; logPath: string; kill: () => Promise<void> } {
+  const logPath = join(dir, "up.log");
+  const fd = openSync(logPath, "w");
+  const env = { ...process.env };
+  delete env.NATS_URL;
+  delete env.DATABASE_URL;
+  const child = spawn(process.execPath, [BIN, "up", ...args, "--data-dir", join(dir, "data")], { env, stdio: ["ignore", fd, fd] });
+  closeSync(fd);
+  const kill = defer(what, () => {
+    child.kill("SIGKILL");
+  });
+  return { child, logPath, kill };
+}
+
 /** One `up --once` of `file` in a data dir of its own; the log goes to a file beside the store. */
 async function runUp(file: string): Promise<SystemRun> {
   const dir = mkdtempSync(join(tmpdir(), "tf-bench-system-"));
   const removeDir = defer("system bench data dir", () => rmSync(dir, { recursive: true, force: true }));
   try {
-    const logPath = join(dir, "up.log");
-    const fd = openSync(logPath, "w");
-    // As a user runs it: the embedded nats-server (no NATS_URL) and no sink (no DATABASE_URL), so
-    // every run measures the same stages whatever the shell running the bench has set.
-    const env = { ...process.env };
-    delete env.NATS_URL;
-    delete env.DATABASE_URL;
     const t0 = performance.now();
-    const child = spawn(process.execPath, [BIN, "up", "--replay", file, "--speed", "max", "--once", "--data-dir", join(dir, "data")], { env, stdio: ["ignore", fd, fd] });
-    closeSync(fd);
-    const kill = defer("system bench up", () => {
-      child.kill("SIGKILL");
-    });
+    const { child, logPath, kill } = spawnUp(dir, ["--replay", file, "--speed", "max", "--once"], "system bench up");
     let peak = 0;
     const sampler = setInterval(() => (peak = Math.max(peak, peakRssMb(child.pid!))), 100);
     const timer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
