@@ -1,18 +1,15 @@
 // Payload codec. msgpack by default (compact, fast); JSON when configured, so `nats sub` and
 // `nats stream view` are readable. The writer announces its choice in a Content-Type header and
 // readers accept both, so a system can switch codec without draining its streams.
-import { Decoder, Encoder } from "@msgpack/msgpack";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { ErrorCode, TickflowError } from "./errors.js";
+import { decodeMsgpack, encodeMsgpack } from "./msgpack.js";
 import { headerLine, readHeaders, WireHeaders } from "./wire-headers.js";
 
 export type CodecName = "msgpack" | "json";
 export const CONTENT_TYPE = { msgpack: "application/msgpack", json: "application/json" } as const;
 export const HDR_CONTENT_TYPE = "Content-Type";
 
-// One encoder/decoder per process: they keep internal buffers, which is what makes them fast.
-const mpEncoder = new Encoder({ ignoreUndefined: true });
-const mpDecoder = new Decoder();
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder("utf-8", { fatal: true });
 
@@ -31,7 +28,7 @@ function jsonReviver(_k: string, v: unknown): unknown {
 }
 
 export function encode(value: unknown, codec: CodecName): Uint8Array {
-  if (codec === "msgpack") return mpEncoder.encode(value);
+  if (codec === "msgpack") return encodeMsgpack(value);
   return utf8.encode(JSON.stringify(value, jsonReplacer));
 }
 
@@ -39,7 +36,7 @@ export function encode(value: unknown, codec: CodecName): Uint8Array {
 export function decode(data: Uint8Array, contentType?: string | null): unknown {
   const codec = codecOf(data, contentType);
   try {
-    if (codec === "msgpack") return mpDecoder.decode(data);
+    if (codec === "msgpack") return decodeMsgpack(data);
     return JSON.parse(utf8d.decode(data), jsonReviver);
   } catch (err) {
     throw new TickflowError(ErrorCode.BadCodec, `payload is not valid ${codec} (${(err as Error).message})`, { cause: err });

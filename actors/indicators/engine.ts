@@ -163,7 +163,10 @@ export function updateIndicators(state: IndicatorState, bar: Bar): IndicatorValu
   const cfg = state.cfg;
   const keys = keysFor(cfg);
   const n = state.n;
-  const out: IndicatorValues = {};
+  // Every bar of a config has the same names in the same order: start from the first bar's, so
+  // each store below overwrites a field instead of adding one. Added one by one, 24 names left the
+  // object in V8's dictionary mode (a hash table) for everyone who read or encoded it after.
+  const out: IndicatorValues = keys.template ? { ...keys.template } : {};
 
   // SMA: running sum `sum - oldest + x`, exactly as the library does (so its float drift is ours too).
   // Oldest closes are read before this bar's close overwrites its ring slot.
@@ -365,6 +368,8 @@ export function updateIndicators(state: IndicatorState, bar: Bar): IndicatorValu
   state.prevLow = l;
   state.prevClose = x;
   state.n = n + 1;
+  // JSON.parse makes an object of fast properties, and spreading it copies them as they are.
+  keys.template ??= JSON.parse(JSON.stringify(Object.fromEntries(Object.keys(out).map((k) => [k, null])))) as IndicatorValues;
   return out;
 }
 
@@ -403,7 +408,7 @@ function ringExtreme(ring: number[], newest: number, max: boolean): number {
   return v;
 }
 
-type Keys = { sma: string[]; ema: string[]; rsi: string[]; atr: string[]; adx: string[]; pdi: string[]; mdi: string[] };
+type Keys = { sma: string[]; ema: string[]; rsi: string[]; atr: string[]; adx: string[]; pdi: string[]; mdi: string[]; template?: IndicatorValues };
 
 // Output names built once per config object rather than per bar.
 const keyCache = new WeakMap<IndicatorConfig, Keys>();
