@@ -2,6 +2,7 @@
 // tf_latest (newest values per series), tf_pairs (known pairs) and tf_models (model registry).
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
+import { nextTurn, sliceUsedUp } from "../supervisor/time-slice.js";
 
 export class KvMirror<T> {
   readonly map = new Map<string, T>();
@@ -31,6 +32,8 @@ export class KvMirror<T> {
     }
     (async () => {
       for await (const e of w) {
+        // At 1,000 pairs a minute's close is thousands of updates: the gateway's requests get a turn between slices.
+        while (sliceUsedUp()) await nextTurn();
         const v = e.operation === "PUT" && e.length > 0 ? this.parse(e.key, e.value) : null;
         if (v === null) this.map.delete(e.key);
         else this.map.set(e.key, v);

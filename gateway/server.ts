@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Config } from "../supervisor/config.js";
+import { enableTimeSlices } from "../supervisor/time-slice.js";
 import { buildApp } from "./app.js";
 
 export type RunningGateway = { app: FastifyInstance; url: string; dashboardUrl: string; close(): Promise<void> };
@@ -19,6 +20,9 @@ export async function startGateway(o: { nc: NatsConnection; config: Config; log:
     if (e.code === "EADDRINUSE") throw new Error(`gateway: port ${port} on ${host} is in use; choose another with --port or PORT`, { cause: err });
     throw err;
   }
+  // Requests are served from the same event loop as this process's actors: they now leave it a
+  // turn every few milliseconds of work (supervisor/time-slice.ts).
+  enableTimeSlices();
   const addr = app.server.address();
   const realPort = typeof addr === "object" && addr ? addr.port : port;
   // What a person on this machine types into a browser (0.0.0.0 is not an address to visit).

@@ -23,6 +23,7 @@ import type { HubMsg, InputHubs, InputSubscription } from "./input-hub.js";
 import { checkJoinedInputs, JoinedReader, positionsOf, stepInput, type JoinedStep } from "./journal.js";
 import { Publisher } from "./publisher.js";
 import { superviseRuns } from "./supervision.js";
+import { nextTurn, sliceUsedUp } from "./time-slice.js";
 
 export type ActorState = "starting" | "running" | "restarting" | "failed" | "stopped";
 
@@ -276,6 +277,10 @@ export class ActorCell {
             m = r.value;
           }
         }
+        // Before applying it, where state and position agree: the event loop's turn once this
+        // slice is used up (time-slice.ts). Checked before each input, not after, and again after
+        // each wait, so that a thousand actors woken together do not each apply one input first.
+        while (sliceUsedUp()) await nextTurn();
         if (this.stopping) break;
         try {
           let input: InputMsg;

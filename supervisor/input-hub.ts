@@ -42,6 +42,7 @@ import { wireBytesOf } from "../protocol/wire-headers.js";
 import { MessageRing } from "./message-ring.js";
 import { dropConsumer } from "./nats.js";
 import { Turns } from "./turns.js";
+import { nextTurn, sliceUsedUp } from "./time-slice.js";
 
 /** A message of a stream as subscriptions see it (the JsMsg the hub or a catch-up consumer read). */
 export type HubMsg = { subject: string; seq: number; data: Uint8Array; headers?: MsgHdrs };
@@ -267,6 +268,9 @@ class StreamHub {
     let failure: Error | null = null;
     try {
       for await (const m of iter) {
+        // A reader hands out a whole fetched batch in one chain of microtasks: it too gives the
+        // event loop its turn once the slice is used up (time-slice.ts).
+        while (sliceUsedUp()) await nextTurn();
         if (this.closed) break;
         this.dispatch(m);
         if (this.queued > this.o.maxQueued || this.full.size > 0) await this.waitForRoom();
