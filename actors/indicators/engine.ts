@@ -237,7 +237,10 @@ export function updateIndicators(state: IndicatorState, bar: Bar): IndicatorValu
       out.macd_signal = m.signalValue ? m.signalValue : null;
       out.macd_hist = m.macd !== null && m.signalValue !== null ? m.macd - m.signalValue : null;
     } else {
-      out.macd = out.macd_signal = out.macd_hist = null;
+      // One by one, in the order the values above are set: the names' order is every bar's (see `template`).
+      out.macd = null;
+      out.macd_signal = null;
+      out.macd_hist = null;
     }
   }
 
@@ -315,7 +318,8 @@ export function updateIndicators(state: IndicatorState, bar: Bar): IndicatorValu
       out.stoch_k = k;
       out.stoch_d = j >= g - 1 ? s.kSum / g : null;
     } else {
-      out.stoch_k = out.stoch_d = null;
+      out.stoch_k = null;
+      out.stoch_d = null;
     }
   }
 

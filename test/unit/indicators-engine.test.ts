@@ -444,3 +444,11 @@ test("indicators - the state keeps its own copy of the config", () => {
   assert.deepEqual(Object.keys(updateIndicators(s, BARS[0])).filter((k) => k.startsWith("sma_")), ["sma_5"]);
   assert.ok(Object.isFrozen(DEFAULT_INDICATORS.sma), "DEFAULT_INDICATORS is shared and must not be mutated");
 });
+
+test("indicators: every bar's values have the same names in the same order, warm-up included", () => {
+  const state = createIndicatorState(DEFAULT_INDICATORS);
+  const orders = BARS.slice(0, 80).map((b) => Object.keys(updateIndicators(state, b)).join(","));
+  assert.equal(new Set(orders).size, 1, `orders seen: ${[...new Set(orders)].join(" | ")}`);
+  assert.match(orders[0], /macd,macd_signal,macd_hist/);
+  assert.match(orders[0], /stoch_k,stoch_d/);
+});
