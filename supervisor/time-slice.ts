@@ -11,9 +11,9 @@
 //
 // Only in a process that serves requests (the gateway turns slices on when it listens). Slices cost
 // a backlog throughput: a 300-pair `up --once` of the four-times-sparser file took a median 15.3 s
-// with them against 13.4 s without (six runs of each, taken in turn; why exactly was not pinned
-// down). A process that serves no one (`up --once`, a `run` worker, whose health probes wait
-// seconds) has nobody to give a turn to, so it works without them.
+// with them against 13.5 s without (twelve runs of each, taken in turn; why was not found). A
+// process that serves no one (`up --once`, a `run` worker, whose health probes wait seconds) has
+// nobody to give a turn to, so it works without them.
 export const SLICE_MS = 10;
 
 let enabled = false;
