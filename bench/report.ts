@@ -48,6 +48,7 @@ export type BenchReport = {
   system?: unknown;
   /** Real time at few and at many pairs (bench/live.ts), when measured. */
   live?: unknown;
+  codec?: unknown;
   /** Further numbered sections, already formatted (first line the title). */
   sections: string[][];
   errors: string[];

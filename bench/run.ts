@@ -3,7 +3,7 @@
 // (temp stores), and everything it starts is stopped at the end, also on failure or Ctrl-C.
 //
 // Options (after `npm run bench --`):
-//   --only raw,pipeline,failover,pairs,joined,gateway,sink,sentiment,predict,train,system,live   run only some parts (default: all)
+//   --only raw,pipeline,failover,pairs,joined,gateway,sink,sentiment,predict,train,system,live,codec   run only some parts (default: all)
 //   --trades N                     target input size (default 200000; rounded to whole copies of the recorded data)
 //   --runs N                       raw and pipeline repetitions, interleaved; also runs per pairs row and
 //                                  rounds of the whole-system part, sizes taken in turn (default 3)
@@ -20,6 +20,7 @@ import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { cleanupAll } from "./cleanup.js";
+import { codecBench, formatCodec } from "./codec.js";
 import { failover, type FailoverResult } from "./failover.js";
 import { pairsBench } from "./pairs.js";
 import { joinedBench } from "./joined.js";
@@ -36,7 +37,7 @@ import { formatSystem, systemBench, systemFileOf } from "./system.js";
 import { formatTrain, trainBench } from "./train.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink", "sentiment", "predict", "train", "system", "live"] as const;
+const PARTS = ["raw", "pipeline", "failover", "pairs", "joined", "gateway", "sink", "sentiment", "predict", "train", "system", "live", "codec"] as const;
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 let interrupted = false;
@@ -207,6 +208,16 @@ async function main(): Promise<number> {
       report.errors.push(`live: ${(err as Error).stack ?? err}`);
     }
     await cleanupAll();
+  }
+
+  if (only.has("codec")) {
+    try {
+      const codec = codecBench({ log: progress });
+      report.codec = codec;
+      report.sections.push(formatCodec(codec));
+    } catch (err) {
+      report.errors.push(`codec: ${(err as Error).stack ?? err}`);
+    }
   }
 
   // Interrupted: the teardown is already under way; a partial report must not replace latest.json.

@@ -1,6 +1,6 @@
 // msgpack for the hot path: the same bytes as @msgpack/msgpack's Encoder({ ignoreUndefined: true })
-// writes and the same values its Decoder reads, in about half the time for our messages (encoding
-// 2.0–2.5 times as fast, decoding 1.3–1.9 times, by kind of message).
+// writes and the same values its Decoder reads, faster for our messages (encoding 1.4–1.9 times as
+// fast, decoding 1.2–1.8 times, by kind of message: `npm run bench -- --only codec`).
 //
 // Why: in a many-pair run every candle becomes an indicators message (24 values and their keys), a
 // prediction and an outcome, and encoding and decoding them was the largest single cost that grows
