@@ -121,8 +121,11 @@ export async function pairsBench(opts: { counts?: number[]; runs?: number; log?:
 function runChild(args: ChildArgs): Promise<Omit<PairsRow, "ratio" | "runningRatio" | "runRatios">> {
   const me = fileURLToPath(import.meta.url);
   return new Promise((resolve, reject) => {
+    // For reading a worker's costs: PAIRS_CPU_PROF=DIR profiles each worker (the window to pass to
+    // bench/profile-summary.ts goes to stderr); PAIRS_NODE_FLAGS adds node/V8 flags (e.g.
+    // "--log-deopt --logfile=/tmp/w.log"), which NODE_OPTIONS does not accept.
     const prof = process.env.PAIRS_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PAIRS_CPU_PROF}`] : [];
-    const child = spawn(process.execPath, [...prof, "--expose-gc", "--import", "tsx", me, "child", JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [...prof, ...(process.env.PAIRS_NODE_FLAGS ?? "").split(" ").filter(Boolean), "--expose-gc", "--import", "tsx", me, "child", JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
     const kill = defer("pairs worker", () => {
       child.kill("SIGKILL");
     });

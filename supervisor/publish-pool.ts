@@ -13,9 +13,11 @@
 // object for async traces) per message, which measured as most of the cost of a publish. Here a
 // publish is `nc.publish()` with a reply subject `<inbox>.<n>`; one wildcard subscription receives
 // every ack and settles the pending entry; one timer per connection fails acks that never come.
+// A batch's frames are written here, not by the client's publish (publish-frames.ts says why).
 import { createInbox, connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { headerLine, WireHeaders, type PublishHeaders } from "../protocol/wire-headers.js";
 import type { MsgHdrs } from "@nats-io/transport-node";
+import { frameSize, writeFrame } from "./publish-frames.js";
 
 export type Ack = { stream: string; seq: number; duplicate: boolean };
 
@@ -27,6 +29,26 @@ type Pending = { id: number; subject: string; data: Uint8Array | null; headers: 
 
 const decoder = new TextDecoder();
 
+/**
+ * The part of the client's protocol handler (`nc.protocol`, not in its types) that the pool uses to
+ * send frames it wrote itself: the same outbound buffer and flush as the client's own publish, the
+ * server's limits, and the client's publish counters.
+ */
+type ClientProtocol = {
+  sendCommand(cmd: Uint8Array): void;
+  info?: { max_payload: number; headers?: boolean };
+  noMorePublishing: boolean;
+  outMsgs: number;
+  outBytes: number;
+};
+
+/** The client's protocol handler if it has the shape this pool relies on, else null (every publish then goes through the client's publish). */
+export function clientProtocolOf(nc: NatsConnection): ClientProtocol | null {
+  const p = (nc as unknown as { protocol?: Partial<ClientProtocol> }).protocol;
+  const ok = p && typeof p.sendCommand === "function" && typeof p.outMsgs === "number" && typeof p.outBytes === "number" && typeof p.noMorePublishing === "boolean";
+  return ok ? (p as ClientProtocol) : null;
+}
+
 export class PooledConnection {
   private readonly pending = new Map<number, Pending>();
   private next = 1;
@@ -36,11 +58,15 @@ export class PooledConnection {
   private failure: Error | null = null;
   private outbox: Pending[] = [];
   private sending = false;
+  private readonly protocol: ClientProtocol | null;
+  /** Frame sizes of the batch being flushed, by position (reused). */
+  private sizes: number[] = [];
   /** Resolves when the connection is gone (for whatever reason); every pending ack has failed by then. */
   readonly closed: Promise<void>;
 
   constructor(readonly nc: NatsConnection, private readonly ackTimeoutMs: number) {
     this.inbox = createInbox();
+    this.protocol = clientProtocolOf(nc);
     this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, m) => this.onAck(err, m) });
     this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.floor(ackTimeoutMs / 4)));
     this.closed = nc.closed().then((err) => {
@@ -98,21 +124,80 @@ export class PooledConnection {
     this.sending = false;
     const batch = this.outbox;
     this.outbox = [];
-    for (const o of batch) {
-      if (!this.pending.has(o.id)) continue; // failed meanwhile
-      const { data, headers } = o;
-      // Sent: the client has copied them into its buffer; only the ack is awaited now.
-      o.data = null;
-      o.headers = null;
-      try {
-        // See PublishHeaders: the client only calls encode() on them.
-        this.nc.publish(o.subject, data!, { reply: `${this.inbox}.${o.id}`, headers: headers as MsgHdrs });
-      } catch (err) {
-        this.pending.delete(o.id);
-        o.done(err as Error, null, o.subject);
-      }
+    const proto = this.protocol;
+    if (proto === null || !proto.info || proto.noMorePublishing || this.nc.isClosed()) {
+      for (const o of batch) this.clientPublish(o);
+      return;
     }
+    const maxPayload = proto.info.max_payload;
+    const headersAllowed = !!proto.info.headers;
+    const sizes = this.sizes;
+    let i = 0;
+    while (i < batch.length) {
+      // The run of messages from i that can be framed here, in one buffer; the first one that
+      // cannot goes through the client's publish after it, so the order on the wire is kept.
+      let total = 0;
+      let payload = 0;
+      let j = i;
+      for (; j < batch.length; j++) {
+        const o = batch[j];
+        if (!this.pending.has(o.id)) {
+          sizes[j] = 0; // failed meanwhile
+          continue;
+        }
+        const text = headerTextOf(o.headers);
+        if (text === undefined) break;
+        const n = frameSize(o.subject, this.inbox, o.id, text, o.data!.length, maxPayload, headersAllowed);
+        if (n < 0) break;
+        sizes[j] = n;
+        total += n;
+        payload += (text === null ? 0 : text.length) + o.data!.length;
+      }
+      if (total > 0) {
+        const buf = Buffer.allocUnsafe(total);
+        let off = 0;
+        let sent = 0;
+        for (let k = i; k < j; k++) {
+          if (sizes[k] === 0) continue;
+          const o = batch[k];
+          off = writeFrame(buf, off, o.subject, this.inbox, o.id, headerTextOf(o.headers)!, o.data!);
+          // Sent: its bytes are in the buffer; only the ack is awaited now.
+          o.data = null;
+          o.headers = null;
+          sent++;
+        }
+        try {
+          proto.sendCommand(buf);
+          proto.outMsgs += sent;
+          proto.outBytes += payload;
+        } catch (err) {
+          for (let k = i; k < j; k++) this.failOne(batch[k], err as Error);
+        }
+      }
+      if (j < batch.length) this.clientPublish(batch[j]);
+      i = j + 1;
+    }
+    if (sizes.length > 4096) this.sizes = [];
   };
+
+  /** One publish through the client's own publish (what the pool cannot frame, or a client whose internals are not as expected). */
+  private clientPublish(o: Pending): void {
+    if (!this.pending.has(o.id)) return; // failed meanwhile
+    const { data, headers } = o;
+    o.data = null;
+    o.headers = null;
+    try {
+      // See PublishHeaders: the client only calls encode() on them.
+      this.nc.publish(o.subject, data!, { reply: `${this.inbox}.${o.id}`, headers: headers as MsgHdrs });
+    } catch (err) {
+      this.failOne(o, err as Error);
+    }
+  }
+
+  private failOne(o: Pending, err: Error): void {
+    if (!this.pending.delete(o.id)) return;
+    o.done(err, null, o.subject);
+  }
 
   inFlight(): number {
     return this.pending.size;
@@ -216,6 +301,12 @@ export class PublishPool {
     });
     return new PooledConnection(nc, this.o.ackTimeoutMs);
   }
+}
+
+/** The header text of a publish (null: none), or undefined for headers only the client can encode. */
+function headerTextOf(h: PublishHeaders | null): string | null | undefined {
+  if (!h) return null;
+  return h instanceof WireHeaders ? h.toString() : undefined;
 }
 
 /** FNV-1a: a stable, cheap spread of actor keys over the pool. */
