@@ -12,7 +12,7 @@ import { SCHEMA_VERSION, type DeadLetter } from "../protocol/messages.js";
 import { isPair } from "../protocol/pairs.js";
 import { BUCKETS } from "../protocol/streams.js";
 import { subjects } from "../protocol/subjects.js";
-import { readHeaders } from "../protocol/wire-headers.js";
+import { headerValue, LazyHeaders } from "../protocol/wire-headers.js";
 import { HeaderedInput, type KeyedActorDef, type InputMsg, type Output, type SourceActorDef, type SourceContext, type StreamActorDef } from "./actor.js";
 import { actorKey, keyToken } from "./actor-key.js";
 import type { Config } from "./config.js";
@@ -287,9 +287,8 @@ export class ActorCell {
           if (step) {
             input = stepInput(step);
           } else {
-            const h = readHeaders(m);
-            const data = decode(m.data, h.get(HDR_CONTENT_TYPE) || null);
-            input = new HeaderedInput("main", m.subject, m.seq, data, m.data, h);
+            const data = decode(m.data, headerValue(m, HDR_CONTENT_TYPE) || null);
+            input = new HeaderedInput("main", m.subject, m.seq, data, m.data, new LazyHeaders(m));
           }
           // A promise only when the behaviour must wait for something first (the predictor loading a
           // model): awaited here, so its outputs and the next input still follow in order.

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { outputHeaders, publishHeaders } from "../../protocol/codec.js";
-import { headerLine, ReadHeaders, readHeaders, WireHeaders } from "../../protocol/wire-headers.js";
+import { headerLine, headerValue, LazyHeaders, ReadHeaders, readHeaders, WireHeaders, WireMsg } from "../../protocol/wire-headers.js";
 
 const wire = (h: MsgHdrs) => (h as unknown as { encode(): Uint8Array }).encode();
 const same = (a: Uint8Array, b: Uint8Array) => assert.ok(Buffer.from(a).equals(Buffer.from(b)), `${Buffer.from(a)} vs ${Buffer.from(b)}`);
@@ -51,4 +51,52 @@ test("wire headers - readHeaders of a message that did not come off the wire rea
   assert.equal(readHeaders(m).get("Content-Type"), "application/json");
   assert.equal(reads, 1, "the headers getter once per read");
   assert.equal(readHeaders({}).get("Content-Type"), "");
+});
+
+test("wire headers - headerValue reads one header from the bytes as readHeaders(m).get does", () => {
+  // A received message as the client holds it: its header block and payload in one buffer.
+  const received = (block: string, payload = "xyz") => {
+    const bytes = Buffer.concat([Buffer.from(block, "utf8"), Buffer.from(payload)]);
+    return { _msg: { hdr: Buffer.byteLength(block, "utf8") }, _rdata: new Uint8Array(bytes) } as unknown as { headers?: MsgHdrs };
+  };
+  const blocks = [
+    "NATS/1.0\r\nContent-Type: application/msgpack\r\nNats-Msg-Id: 1m:BTC-USD:1\r\n\r\n",
+    "NATS/1.0\r\nNats-Msg-Id: x\r\nContent-Type: application/json\r\n\r\n",
+    "NATS/1.0 503 No Responders\r\nContent-Type:   padded value  \r\n\r\n",
+    "NATS/1.0\r\nContent-Type-X: not this\r\nContent-Typ: nor this\r\ncontent-type: nor this\r\nContent-Type: this\r\nContent-Type: not the second\r\n\r\n",
+    "NATS/1.0\r\nContent-Type: café/crème\r\nTf-Input: news\r\n\r\n",
+    "NATS/1.0\r\nContent-Type:\r\n\r\n",
+    "NATS/1.0\r\nOther: 1\r\n\r\n",
+    "NATS/1.0\r\n\r\n",
+    // Same length as the first value read above, other bytes: the value cache must not answer for it.
+    "NATS/1.0\r\nContent-Type: application/msgpacK\r\n\r\n",
+    "NATS/1.0\r\nContent-Type: application/msgpack\r\n\r\n",
+  ];
+  for (const block of blocks) {
+    const m = received(block);
+    for (const key of ["Content-Type", "Nats-Msg-Id", "Tf-Input", "Missing", "Content-Typ"]) {
+      assert.equal(headerValue(m, key), readHeaders(m).get(key), `${key} in ${JSON.stringify(block)}`);
+    }
+  }
+  assert.equal(headerValue(received(blocks[3]), "Content-Type"), "this");
+  assert.equal(headerValue({ _msg: { hdr: 0 }, _rdata: new Uint8Array(3) } as never, "Content-Type"), "", "no header block");
+  // A message kept as its wire bytes by the input hub's ring, and one with only client headers.
+  const block = blocks[1];
+  const wm = new WireMsg("s", 1, new Uint8Array(Buffer.from(block + "payload")), Buffer.byteLength(block));
+  assert.equal(headerValue(wm, "Content-Type"), "application/json");
+  const h = natsHeaders();
+  h.set("Content-Type", "application/json");
+  assert.equal(headerValue({ headers: h }, "Content-Type"), "application/json");
+  assert.equal(headerValue({}, "Content-Type"), "");
+});
+
+test("wire headers - LazyHeaders parses a message's headers on the first get only", () => {
+  const h = natsHeaders();
+  h.set("Tf-Input", "news");
+  let reads = 0;
+  const lazy = new LazyHeaders({ get headers() { reads++; return h; } });
+  assert.equal(reads, 0, "nothing read until asked");
+  assert.equal(lazy.get("Tf-Input"), "news");
+  assert.equal(lazy.get("Missing"), "");
+  assert.equal(reads, 1);
 });
