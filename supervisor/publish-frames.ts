@@ -1,5 +1,5 @@
-// The wire frames of publishes (`HPUB`/`PUB`, NATS client protocol), written straight into one
-// buffer for a whole batch.
+// The wire side of the publish pool: the frames of publishes (`HPUB`/`PUB`, NATS client protocol),
+// written straight into one buffer for a whole batch, and JetStream's acks read from their bytes.
 //
 // Why: the client's publish builds each message's protocol line as a string, encodes it with a
 // TextEncoder, checks the subject with a regular expression, keeps line, headers, payload and CRLF
@@ -111,4 +111,70 @@ export function writeFrame(buf: Uint8Array, off: number, subject: string, replyP
   buf[off++] = CR;
   buf[off++] = LF;
   return off;
+}
+
+/** A JetStream publish ack: the stream that stored the message, its sequence there, and whether it was a duplicate. */
+export type PubAck = { stream: string; seq: number; duplicate: boolean };
+
+const ACK_HEAD = '{"stream":"';
+let lastStream = "";
+let lastStreamBytes = new Uint8Array(0);
+
+/** The offset after `s` at `at` (spaces before it skipped), or -1 if `s` is not there. */
+function expect(b: Uint8Array, at: number, s: string): number {
+  while (at < b.length && b[at] === SPACE) at++;
+  if (at + s.length > b.length) return -1;
+  for (let i = 0; i < s.length; i++) if (b[at + i] !== s.charCodeAt(i)) return -1;
+  return at + s.length;
+}
+
+/**
+ * A publish ack in the form the server writes for a stored message, `{"stream":"S", "seq":N}` or
+ * `{"stream":"S", "seq":N,"duplicate": true}` (spaces between the parts as any server version
+ * puts them), read from its bytes; null for anything else (an error, a domain, escapes in the
+ * name), which the caller reads with JSON.parse. Every output has an ack: decoding each to a
+ * string and parsing it as JSON cost about as much as framing the output.
+ */
+export function readPubAck(b: Uint8Array): PubAck | null {
+  if (expect(b, 0, ACK_HEAD) !== ACK_HEAD.length) return null;
+  const from = ACK_HEAD.length;
+  let i = from;
+  while (i < b.length && b[i] !== 34) {
+    if (b[i] === 92 || b[i] > 126 || b[i] < 32) return null; // escapes or non-ASCII: leave it to JSON.parse
+    i++;
+  }
+  if (i >= b.length || i === from) return null;
+  const to = i;
+  i = expect(b, i + 1, ",");
+  if (i >= 0) i = expect(b, i, '"seq":');
+  if (i < 0) return null;
+  while (i < b.length && b[i] === SPACE) i++;
+  let seq = 0;
+  const start = i;
+  while (i < b.length && b[i] >= 48 && b[i] <= 57) seq = seq * 10 + (b[i++] - 48);
+  if (i === start || i - start > 15) return null;
+  let duplicate = false;
+  const dup = expect(b, i, ",");
+  if (dup >= 0) {
+    i = expect(b, dup, '"duplicate":');
+    if (i >= 0) i = expect(b, i, "true");
+    if (i < 0) return null;
+    duplicate = true;
+  }
+  i = expect(b, i, "}");
+  if (i !== b.length) return null;
+  return { stream: streamName(b, from, to), seq, duplicate };
+}
+
+/** The stream's name, reusing the last one read when the bytes are the same (a connection's acks come from a few streams). */
+function streamName(b: Uint8Array, from: number, to: number): string {
+  const n = to - from;
+  if (n === lastStreamBytes.length) {
+    let same = true;
+    for (let j = 0; same && j < n; j++) same = b[from + j] === lastStreamBytes[j];
+    if (same) return lastStream;
+  }
+  lastStreamBytes = b.slice(from, to);
+  lastStream = String.fromCharCode(...lastStreamBytes);
+  return lastStream;
 }

@@ -17,9 +17,9 @@
 import { createInbox, connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { headerLine, WireHeaders, type PublishHeaders } from "../protocol/wire-headers.js";
 import type { MsgHdrs } from "@nats-io/transport-node";
-import { frameSize, writeFrame } from "./publish-frames.js";
+import { frameSize, readPubAck, writeFrame, type PubAck } from "./publish-frames.js";
 
-export type Ack = { stream: string; seq: number; duplicate: boolean };
+export type Ack = PubAck;
 
 /** Called once per publish, with its ack or why there is none (and the subject it went to). */
 export type AckCallback = (err: Error | null, ack: Ack | null, subject: string) => void;
@@ -223,6 +223,8 @@ export class PooledConnection {
     const status = m.headers?.code ?? 0;
     if (status === 503) return p.done(new Error(`no JetStream stream stores subject ${p.subject}`), null, p.subject);
     if (status >= 400 || m.data.length === 0) return p.done(new Error(`publish to ${p.subject}: status ${status} ${m.headers?.description ?? ""}`.trim()), null, p.subject);
+    const fast = readPubAck(m.data);
+    if (fast) return p.done(null, fast, p.subject);
     let a: { stream?: string; seq?: number; duplicate?: boolean; error?: { code: number; description: string } };
     try {
       a = JSON.parse(decoder.decode(m.data));

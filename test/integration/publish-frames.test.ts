@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { clientProtocolOf, PooledConnection, type Ack } from "../../supervisor/publish-pool.js";
-import { frameSize, writeFrame } from "../../supervisor/publish-frames.js";
+import { frameSize, readPubAck, writeFrame } from "../../supervisor/publish-frames.js";
 import { headerLine, WireHeaders } from "../../protocol/wire-headers.js";
 import { cleanup, readMsgs, setup, type Env } from "../harness/nats.js";
 
@@ -127,5 +127,44 @@ test("a pooled connection frames its batch itself; the rest goes through the cli
     assert.equal(after.seq, Math.max(...seqs) + 1);
   } finally {
     await pool.close();
+  }
+});
+
+test("the server's acks are read from their bytes as JSON.parse reads them; any other form is left to JSON.parse", async () => {
+  const asJson = (b: Uint8Array) => {
+    const a = JSON.parse(Buffer.from(b).toString("utf8"));
+    return { stream: a.stream, seq: a.seq, duplicate: !!a.duplicate };
+  };
+  // Real acks of this server: a stored message, then the same id again (a duplicate).
+  const h = natsHeaders();
+  h.set("Nats-Msg-Id", "ack-1");
+  for (let i = 0; i < 2; i++) {
+    const r = await env.nc.request("fr.ack", Uint8Array.of(i), { headers: h, timeout: 5000 });
+    const fast = readPubAck(r.data);
+    assert.ok(fast, `the server's ack ${Buffer.from(r.data).toString()} is read from its bytes`);
+    assert.deepEqual(fast, asJson(r.data));
+    assert.equal(fast.duplicate, i === 1);
+  }
+  const b = (s: string) => new Uint8Array(Buffer.from(s, "utf8"));
+  for (const s of ['{"stream":"TRADES","seq":1}', '{"stream":"TRADES", "seq":1}', '{"stream":"KV_tf_latest", "seq":9007199254740}', '{"stream":"X", "seq":0,"duplicate": true}', '{"stream":"X","seq":3,"duplicate":true}']) {
+    assert.deepEqual(readPubAck(b(s)), asJson(b(s)), s);
+  }
+  for (const s of [
+    '{"stream":"X","domain":"hub","seq":5}',
+    '{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 5"},"stream":"KV_x","seq":0}',
+    '{"stream":"A\\"B","seq":1}',
+    '{"stream":"Ü","seq":1}',
+    '{"stream":"","seq":1}',
+    '{"stream":"X","seq":}',
+    '{"stream":"X","seq":1',
+    '{"stream":"X","seq":1} ',
+    '{"stream":"X","seq":1,"duplicate":false}',
+    '{"stream":"X", "seq":1,"duplicate": true, "domain":"d"}',
+    '{"stream":"X", "seq":-1}',
+    '{ "stream": "X" , "seq" : 4 }',
+    '{"stream":"X","seq":12345678901234567}',
+    "",
+  ]) {
+    assert.equal(readPubAck(b(s)), null, s);
   }
 });
