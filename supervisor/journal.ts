@@ -42,7 +42,7 @@ import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { decode, HDR_CONTENT_TYPE } from "../protocol/codec.js";
 import { ErrorCode, TickflowError } from "../protocol/errors.js";
-import { headerLine, readHeaders, ReadHeaders, WireHeaders } from "../protocol/wire-headers.js";
+import { headerLine, headerValue, LazyHeaders, readHeaders, ReadHeaders, WireHeaders } from "../protocol/wire-headers.js";
 import { HeaderedInput, type InputMsg, type JoinedInput } from "./actor.js";
 import { LastMsgLoader } from "./state-prefetch.js";
 import { dropConsumer } from "./nats.js";
@@ -99,8 +99,8 @@ export function journalInput(m: HubMsg): InputMsg {
 
 /** An input message of a joined actor; an empty payload is a KV delete or purge (see the KV-Operation header), not a codec error. */
 function inputOf(name: string, subject: string, seq: number, m: HubMsg, hdrs?: ReadHeaders): InputMsg {
-  const h = hdrs ?? readHeaders(m);
-  const data = m.data.length === 0 ? undefined : decode(m.data, h.get(HDR_CONTENT_TYPE) || null);
+  const h = hdrs ?? new LazyHeaders(m);
+  const data = m.data.length === 0 ? undefined : decode(m.data, (hdrs ? hdrs.get(HDR_CONTENT_TYPE) : headerValue(m, HDR_CONTENT_TYPE)) || null);
   return new HeaderedInput(name, subject, seq, data, m.data, h);
 }
 

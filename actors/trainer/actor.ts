@@ -12,7 +12,7 @@ import { IndicatorsCheck } from "../../protocol/messages.js";
 import { pairToToken } from "../../protocol/pairs.js";
 import { subjects } from "../../protocol/subjects.js";
 import { timeframeMs } from "../../protocol/timeframes.js";
-import { readHeaders } from "../../protocol/wire-headers.js";
+import { headerValue } from "../../protocol/wire-headers.js";
 import type { SourceActorDef, SourceContext } from "../../supervisor/actor.js";
 import type { HubMsg } from "../../supervisor/input-hub.js";
 import { dropConsumer } from "../../supervisor/nats.js";
@@ -33,7 +33,7 @@ export const TRAINER_STAGE = "trainer";
  * 300-pair `up --once`.
  */
 export function windowEndOf(m: { headers?: MsgHdrs }, idPrefix: string, tfMs: number): number | null {
-  const id = readHeaders(m).get("Nats-Msg-Id");
+  const id = headerValue(m, "Nats-Msg-Id");
   if (!id.startsWith(idPrefix)) return null;
   const rest = id.slice(idPrefix.length);
   const start = /^\d{1,16}$/.test(rest) ? Number(rest) : NaN;
