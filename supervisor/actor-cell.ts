@@ -22,6 +22,7 @@ import type { PooledConnection, PublishPool } from "./publish-pool.js";
 import type { HubMsg, InputHubs, InputSubscription } from "./input-hub.js";
 import { checkJoinedInputs, JoinedReader, positionsOf, stepInput, type JoinedStep } from "./journal.js";
 import { Publisher } from "./publisher.js";
+import { sharedTimer } from "./shared-timer.js";
 import { superviseRuns } from "./supervision.js";
 import { nextTurn, sliceUsedUp } from "./time-slice.js";
 
@@ -238,9 +239,10 @@ export class ActorCell {
     const outs: Output[] = [];
     const emit = (o: Output) => outs.push(o);
     // Idle checkpoints: the loop below only runs when input arrives.
-    const idle = setInterval(() => {
+    // On the process's one timer for this period, not a timer per actor (shared-timer.ts).
+    const stopIdle = sharedTimer(Math.max(50, Math.floor(config.checkpoint.intervalMs / 2))).add(() => {
       if (dirty && Date.now() - lastCp >= config.checkpoint.intervalMs) checkpoint().catch((err) => this.failCheckpoint(err));
-    }, Math.max(50, Math.floor(config.checkpoint.intervalMs / 2)));
+    });
     let cpError: Error | null = null;
     this.failCheckpoint = (err: Error) => {
       cpError = err;
@@ -325,7 +327,7 @@ export class ActorCell {
       if (this.stopping && !this.hard) await checkpoint();
       else await cpChain;
     } finally {
-      clearInterval(idle);
+      stopIdle();
       this.live?.();
       this.live = null;
       this.checkpointNow = null;

@@ -44,6 +44,9 @@ test("many pairs - a lone worker with 600 actors under a saturating backlog and 
     clearInterval(blocker);
   }
   const status = sup.status();
+  // Timers of the whole test process (its worker, clients, the test's own) while 600 actors run.
+  const timers = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+  assert.ok(timers < (PAIRS * 2) / 10, `timers do not grow with the actors: ${timers} with ${PAIRS * 2} actors running (a timer each made it 616)`);
   await sup.stop();
   assert.equal(sup.leasesLost, 0, "no lease lost");
   assert.equal(status.length, PAIRS * 2, "every actor ran");
