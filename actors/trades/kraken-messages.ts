@@ -118,8 +118,47 @@ export function rfc3339ToNs(s: string): bigint | null {
 
 /** RFC 3339 → integer milliseconds, floored (a trade at .342999 s belongs to millisecond 342). Null if invalid. */
 export function rfc3339ToMs(s: string): number | null {
+  // Every trade of a feed carries one of these, and the trades of one second share its first 19
+  // characters: a timestamp in UTC ("…Z") within the second last validated is its millisecond
+  // offset added to that second's, without the regular expression, Date and BigInt arithmetic.
+  const n = s.length;
+  if (n >= 20 && n <= 30 && s.charCodeAt(n - 1) === 90 && lastSecond !== "" && s.startsWith(lastSecond)) {
+    if (n === 20) return lastSecondMs;
+    if (s.charCodeAt(19) === 46 && n > 21) {
+      let ms = 0;
+      let ok = true;
+      for (let i = 20; i < n - 1; i++) {
+        const c = s.charCodeAt(i) - 48;
+        if (c < 0 || c > 9) {
+          ok = false;
+          break;
+        }
+        if (i < 23) ms = ms * 10 + c;
+      }
+      if (ok) {
+        for (let i = n - 1; i < 23; i++) ms *= 10;
+        return lastSecondMs + ms;
+      }
+    }
+  }
   const ns = rfc3339ToNs(s);
   if (ns === null) return null;
+  if (n >= 20 && s.charCodeAt(n - 1) === 90 && (s.charCodeAt(19) === 46 || n === 20)) {
+    const second = s.slice(0, 19);
+    const secondNs = rfc3339ToNs(`${second}Z`);
+    if (secondNs !== null) {
+      lastSecond = second;
+      lastSecondMs = floorMs(secondNs);
+    }
+  }
+  return floorMs(ns);
+}
+
+/** The second (`YYYY-MM-DDTHH:MM:SS`, UTC) rfc3339ToMs last validated, and its epoch milliseconds. */
+let lastSecond = "";
+let lastSecondMs = 0;
+
+function floorMs(ns: bigint): number {
   // Floor division for BigInt (negative instants round towards -infinity, like Math.floor).
   const q = ns / 1_000_000n;
   return Number(ns < 0n && q * 1_000_000n !== ns ? q - 1n : q);

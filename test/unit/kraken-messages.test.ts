@@ -13,6 +13,7 @@ import {
   restPairName,
   restTimeToMs,
   rfc3339ToMs,
+  rfc3339ToNs,
   sinceFromCursor,
 } from "../../actors/trades/mod.js";
 import { ErrorCode } from "../../protocol/errors.js";
@@ -72,6 +73,46 @@ describe("kraken-messages - trade records", () => {
     assert.equal(rfc3339ToMs("2024-08-09T01:54:15.342Z"), rfc3339ToMs("2024-08-09T03:54:15.342+02:00"));
     assert.equal(rfc3339ToMs("2022-12-25T09:30:59.123456789Z"), Date.UTC(2022, 11, 25, 9, 30, 59, 123));
     assert.equal(rfc3339ToMs("2022-12-25 09:30:59Z"), null);
+  });
+
+  test("RFC 3339 to milliseconds: the shortcut for a second already seen gives what the full parse gives", () => {
+    // The full parse: nanoseconds, floored to milliseconds.
+    const full = (t: string) => {
+      const ns = rfc3339ToNs(t);
+      if (ns === null) return null;
+      const q = ns / 1_000_000n;
+      return Number(ns < 0n && q * 1_000_000n !== ns ? q - 1n : q);
+    };
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
+    const pad = (v: number, w: number) => String(v).padStart(w, "0");
+    const seconds = ["2024-08-09T01:54:15", "1969-12-31T23:59:59", "2024-02-29T23:59:59", "2023-02-28T00:00:00"];
+    for (let k = 0; k < 40; k++) {
+      const ms = Date.UTC(1960 + rand(80), rand(12), 1 + rand(28), rand(24), rand(60), rand(60));
+      seconds.push(new Date(ms).toISOString().slice(0, 19));
+    }
+    const tails = (): string[] => {
+      const out = ["Z", ".Z", ".1Z", ".12Z", ".123Z", ".1234Z", ".999999999Z", ".0000000001Z", ".12a4Z", ".123", "+02:00", ".5+02:00", ". 5Z", ".-5Z", "ZZ"];
+      for (let i = 0; i < 10; i++) {
+        const digits = 1 + rand(9);
+        out.push(`.${pad(rand(10 ** Math.min(digits, 9)), digits)}Z`);
+      }
+      return out;
+    };
+    let checked = 0;
+    for (const second of seconds) {
+      // The same second several times in a row (the shortcut), and after another one.
+      for (const tail of [...tails(), ...tails()]) {
+        const t = second + tail;
+        assert.equal(rfc3339ToMs(t), full(t), t);
+        checked++;
+      }
+    }
+    for (const bad of ["2024-02-30T00:00:00Z", "2024-02-30T00:00:00.5Z", "2024-08-09T24:00:00Z", "2024-08-09T01:54:15"]) {
+      rfc3339ToMs("2024-08-09T01:54:15.1Z");
+      assert.equal(rfc3339ToMs(bad), null, bad);
+    }
+    assert.ok(checked > 1000);
   });
 
   test("REST float seconds floor to the same millisecond despite binary rounding", () => {
