@@ -289,8 +289,10 @@ export class ActorCell {
           if (step) {
             input = stepInput(step);
           } else {
-            const data = decode(m.data, headerValue(m, HDR_CONTENT_TYPE) || null);
-            input = new HeaderedInput("main", m.subject, m.seq, data, m.data, new LazyHeaders(m));
+            // Read once: each read of a client message's data makes a new view of its bytes.
+            const bytes = m.data;
+            const data = decode(bytes, headerValue(m, HDR_CONTENT_TYPE) || null);
+            input = new HeaderedInput("main", m.subject, m.seq, data, bytes, new LazyHeaders(m));
           }
           // A promise only when the behaviour must wait for something first (the predictor loading a
           // model): awaited here, so its outputs and the next input still follow in order.

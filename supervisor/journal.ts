@@ -100,8 +100,9 @@ export function journalInput(m: HubMsg): InputMsg {
 /** An input message of a joined actor; an empty payload is a KV delete or purge (see the KV-Operation header), not a codec error. */
 function inputOf(name: string, subject: string, seq: number, m: HubMsg, hdrs?: ReadHeaders): InputMsg {
   const h = hdrs ?? new LazyHeaders(m);
-  const data = m.data.length === 0 ? undefined : decode(m.data, (hdrs ? hdrs.get(HDR_CONTENT_TYPE) : headerValue(m, HDR_CONTENT_TYPE)) || null);
-  return new HeaderedInput(name, subject, seq, data, m.data, h);
+  const bytes = m.data; // once: each read of a client message's data makes a new view
+  const data = bytes.length === 0 ? undefined : decode(bytes, (hdrs ? hdrs.get(HDR_CONTENT_TYPE) : headerValue(m, HDR_CONTENT_TYPE)) || null);
+  return new HeaderedInput(name, subject, seq, data, bytes, h);
 }
 
 /**
