@@ -10,6 +10,7 @@
 // Semantics are the client's own with exact key matching (its default): values are trimmed, keys
 // are compared as written, the first value of a key is what `get` returns, a missing key is "".
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
+import { LastDecoded } from "./last-decoded.js";
 
 const HEADER_LINE = "NATS/1.0";
 const td = new TextDecoder();
@@ -139,18 +140,16 @@ export function wireBytesOf(m: object): { bytes: Uint8Array; hdrLen: number } | 
   return { bytes: raw._rdata, hdrLen: Math.max(0, len) };
 }
 
-/** The raw header block of a received message: bytes and length, or null for a message that did not come off the wire here. */
+/** The raw header block of a received message (straight off the wire, or kept by the hub's ring), or null for any other. */
 function headerBlockOf(m: object): { block: Uint8Array; len: number } | null {
-  const raw = ((m as { msg?: RawMsg }).msg ?? m) as RawMsg;
-  const len = raw._msg?.hdr;
-  if (typeof len === "number" && raw._rdata instanceof Uint8Array) return { block: raw._rdata, len };
+  const wire = wireBytesOf(m);
+  if (wire) return { block: wire.bytes, len: wire.hdrLen };
   if (m instanceof WireMsg) return { block: m.headerBlock, len: m.hdrLen };
   return null;
 }
 
-/** The last value headerValue decoded, and its bytes: most messages repeat it (their codec). */
-let lastValue = "";
-let lastBytes = new Uint8Array(0);
+/** The last value headerValue decoded: most messages repeat it (their codec). */
+const lastValue = new LastDecoded((b) => td.decode(b).trim());
 
 /**
  * One header of a received message, as `readHeaders(m).get(key)` gives it (exact key, first
@@ -173,22 +172,10 @@ export function headerValue(m: { headers?: MsgHdrs }, key: string): string {
     if (e === i) break;
     let match = e - i > k && block[i + k] === 58;
     for (let j = 0; match && j < k; j++) if (block[i + j] !== key.charCodeAt(j)) match = false;
-    if (match) return valueOf(block, i + k + 1, e);
+    if (match) return lastValue.of(block, i + k + 1, e);
     i = e + 2;
   }
   return "";
-}
-
-function valueOf(block: Uint8Array, from: number, to: number): string {
-  const n = to - from;
-  if (n === lastBytes.length) {
-    let same = true;
-    for (let j = 0; same && j < n; j++) same = block[from + j] === lastBytes[j];
-    if (same) return lastValue;
-  }
-  lastBytes = block.slice(from, to);
-  lastValue = td.decode(lastBytes).trim();
-  return lastValue;
 }
 
 /** A received message's headers, parsed only if someone asks for one (most inputs' never are). */
@@ -211,12 +198,8 @@ export class LazyHeaders {
  * a scavenge); a caller that reads several headers keeps the result.
  */
 export function readHeaders(m: { headers?: MsgHdrs }): ReadHeaders {
-  const raw = ((m as { msg?: RawMsg }).msg ?? m) as RawMsg;
-  const len = raw._msg?.hdr;
-  if (typeof len === "number" && raw._rdata instanceof Uint8Array) {
-    return len > 0 ? ReadHeaders.parse(td.decode(raw._rdata.subarray(0, len))) : NONE;
-  }
-  if (m instanceof WireMsg) return m.hdrLen > 0 ? ReadHeaders.parse(td.decode(m.headerBlock)) : NONE;
+  const b = headerBlockOf(m);
+  if (b) return b.len > 0 ? ReadHeaders.parse(td.decode(b.block.subarray(0, b.len))) : NONE;
   const mh = m.headers;
   return mh ? ReadHeaders.from(mh) : NONE;
 }

@@ -14,6 +14,8 @@
 // the server's max_payload, headers on a server without them), and the caller hands that message
 // to the client's own publish, which sends it or throws its own error.
 
+import { LastDecoded } from "../protocol/last-decoded.js";
+
 const CR = 13;
 const LF = 10;
 const SPACE = 32;
@@ -118,8 +120,8 @@ export function writeFrame(buf: Uint8Array, off: number, subject: string, replyP
 export type PubAck = { stream: string; seq: number; duplicate: boolean };
 
 const ACK_HEAD = '{"stream":"';
-let lastStream = "";
-let lastStreamBytes = new Uint8Array(0);
+/** The stream named in the last ack: a connection's acks come from a few streams. */
+const lastStream = new LastDecoded((b) => String.fromCharCode(...b));
 
 /** The offset after `s` at `at` (spaces before it skipped), or -1 if `s` is not there. */
 function expect(b: Uint8Array, at: number, s: string): number {
@@ -164,18 +166,5 @@ export function readPubAck(b: Uint8Array): PubAck | null {
   }
   i = expect(b, i, "}");
   if (i !== b.length) return null;
-  return { stream: streamName(b, from, to), seq, duplicate };
-}
-
-/** The stream's name, reusing the last one read when the bytes are the same (a connection's acks come from a few streams). */
-function streamName(b: Uint8Array, from: number, to: number): string {
-  const n = to - from;
-  if (n === lastStreamBytes.length) {
-    let same = true;
-    for (let j = 0; same && j < n; j++) same = b[from + j] === lastStreamBytes[j];
-    if (same) return lastStream;
-  }
-  lastStreamBytes = b.slice(from, to);
-  lastStream = String.fromCharCode(...lastStreamBytes);
-  return lastStream;
+  return { stream: lastStream.of(b, from, to), seq, duplicate };
 }
