@@ -45,6 +45,9 @@ export function decode(data: Uint8Array, contentType?: string | null): unknown {
 
 function codecOf(data: Uint8Array, contentType?: string | null): CodecName {
   if (contentType) {
+    // Our own writers' exact values first: every message read pays for this check.
+    if (contentType === CONTENT_TYPE.msgpack) return "msgpack";
+    if (contentType === CONTENT_TYPE.json) return "json";
     const ct = contentType.split(";")[0].trim().toLowerCase();
     if (ct === CONTENT_TYPE.msgpack || ct === "application/x-msgpack") return "msgpack";
     if (ct === CONTENT_TYPE.json) return "json";

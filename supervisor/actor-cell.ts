@@ -125,6 +125,19 @@ export class ActorCell {
     return { ...this.st, detail: { ...this.st.detail } };
   }
 
+  /**
+   * Inputs applied and lifecycle state, without the rest of status(): a bounded run polls them
+   * for every actor every few milliseconds while the actors work, and status() copies the whole
+   * record and asks the behaviour to describe its state (a predictor summarises its live window).
+   */
+  processedCount(): number {
+    return this.st.processed;
+  }
+
+  lifecycle(): ActorStatus["state"] {
+    return this.st.state;
+  }
+
   /** `initialState`: the checkpoint as the pass read it (see CellDeps.initialState), if it did. */
   start(initialState?: StateEntry | null): void {
     if (initialState !== undefined) this.d.initialState = initialState;

@@ -102,6 +102,11 @@ export class PoolCell {
     };
   }
 
+  /** As ActorCell's: the counter a bounded run polls, without describing the resource. */
+  processedCount(): number {
+    return this.st.processed;
+  }
+
   status(): ActorStatus {
     const own = this.d.def.describe && this.resource !== undefined ? this.d.def.describe(this.resource) : {};
     return {

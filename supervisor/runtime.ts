@@ -210,7 +210,7 @@ export class Supervisor {
           break;
         }
       }
-      const total = cells.reduce((n, c) => n + c.status().processed, 0);
+      const total = cells.reduce((n, c) => n + c.processedCount(), 0);
       if (all && total === lastTotal) break;
       lastTotal = all ? total : -1;
       await new Promise((r) => setTimeout(r, pollMs));
@@ -228,7 +228,7 @@ export class Supervisor {
       for (const k of this.keysOf(def, pairs)) {
         const key = actorKey(def.stage, k);
         if (this.ownerOf(def.stage, key, members) !== this.id || this.failedStatus.has(key)) continue;
-        const st = this.cells.get(key)?.status().state;
+        const st = this.cells.get(key)?.lifecycle();
         if (st !== "running") return false;
       }
     }

@@ -36,6 +36,9 @@ test("protocol - codec round-trips msgpack and JSON, and sniffs a payload withou
     const bytes = encode(v, c);
     assert.deepEqual(decode(bytes, c === "json" ? "application/json" : "application/msgpack"), v);
     assert.deepEqual(decode(bytes, null), v, `${c} sniffed`);
+    // Another writer's spelling: parameters, case, spaces, and msgpack's older media type.
+    const variants = c === "json" ? ["Application/JSON; charset=utf-8", " application/json "] : ["application/msgpack; v=1", "APPLICATION/X-MSGPACK"];
+    for (const ct of variants) assert.deepEqual(decode(bytes, ct), v, `${c} as "${ct}"`);
   }
   assert.match(new TextDecoder().decode(encode(v, "json")), /"\$bytes":"AQL\/"/);
   assert.throws(() => decode(new TextEncoder().encode("{nope"), "application/json"), /not valid json/);
