@@ -81,17 +81,27 @@ export function filterMatcher(filter: string): (subject: string) => boolean {
   const tail = f[f.length - 1];
   // Cheap rejection first: most subjects differ in the last token (the pair).
   const suffix = tail === "*" || tail === ">" ? null : `.${tail}`;
+  // Token by token along the subject, without splitting it: every candle of every pair passes a
+  // wildcard filter (the indicators stage's `md.candles.*.<pair>`), and a split made an array each time.
   return (subject) => {
     if (suffix !== null && !subject.endsWith(suffix)) return false;
-    const s = subject.split(".");
+    const n = subject.length;
+    let pos = 0; // where the subject's next token starts; past n when there is none
     for (let i = 0; i < f.length; i++) {
-      if (f[i] === ">") return s.length > i;
-      if (i >= s.length) return false;
-      if (f[i] !== "*" && f[i] !== s[i]) return false;
+      if (pos > n) return false;
+      const t = f[i];
+      if (t === ">") return true;
+      let end = subject.indexOf(".", pos);
+      if (end < 0) end = n;
+      if (t !== "*" && (end - pos !== t.length || !subject.startsWith(t, pos))) return false;
+      pos = end + 1;
     }
-    return f.length === s.length;
+    return pos > n;
   };
 }
+
+/** The reason a stopped subscription's signal carries: abort() without one builds a DOMException, with its stack, per subscription (a thousand actors stopping together). */
+const SUBSCRIPTION_STOPPED = new Error("input subscription stopped");
 
 /** How long one look at the stream's last sequence answers `atTail()`. */
 const TAIL_FRESH_MS = 10;
@@ -364,7 +374,8 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
   /** Gives back the hub's catch-up turn this subscription holds, if it holds one. */
   private catchUpRelease: (() => void) | null = null;
   /** Aborted when the subscription stops: a wait for a catch-up turn ends with it. */
-  private readonly stopping = new AbortController();
+  /** Made only when a catch-up waits for its turn: aborting one builds its signal and an event, a cost per actor at every stop. */
+  private stopping: AbortController | null = null;
   private iterated = false;
 
   readonly matches: (subject: string) => boolean;
@@ -427,7 +438,7 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.stopping.abort();
+    this.stopping?.abort(SUBSCRIPTION_STOPPED);
     this.hub.remove(this);
     this.hub.dequeued(this.queue.length - this.qHead);
     this.queue = [];
@@ -521,6 +532,8 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
     // The stream's message-get API takes next_by_subj (wildcards too) since nats-server 2.9; the client's type lists it only for direct gets.
     const first = await jsm.streams.getMessage(stream, { next_by_subj: this.filter, seq: this.next } as unknown as MsgRequest);
     if (!first || first.seq > to) return;
+    this.stopping ??= new AbortController();
+    if (this.stopped) this.stopping.abort(SUBSCRIPTION_STOPPED);
     const release = await this.hub.catchUpTurns.take(this.stopping.signal);
     if (!release) return;
     this.catchUpRelease = release;

@@ -30,6 +30,35 @@ test("input hub - subjectMatches follows NATS wildcards", () => {
   assert.ok(subjectMatches("news.>", "news.raw.a.b"));
   assert.ok(!subjectMatches("news.>", "news"));
   assert.ok(!subjectMatches("a.b", "a.b.c"));
+  // Against the definition (split both into tokens), on generated filters and subjects: short
+  // tokens from a small alphabet, so that prefixes, equal lengths and empty tokens all occur.
+  const byTokens = (filter: string, subject: string) => {
+    const f = filter.split(".");
+    const s = subject.split(".");
+    for (let i = 0; i < f.length; i++) {
+      if (f[i] === ">") return s.length > i;
+      if (i >= s.length) return false;
+      if (f[i] !== "*" && f[i] !== s[i]) return false;
+    }
+    return f.length === s.length;
+  };
+  let seed = 7;
+  const rnd = (k: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % k);
+  const token = () => ["a", "b", "ab", "ba", "", "a.", "1m"][rnd(7)];
+  const joined = (k: number, wild: boolean) => Array.from({ length: k }, (_, i) => (wild && rnd(4) === 0 ? (i === k - 1 && rnd(2) ? ">" : "*") : token())).join(".");
+  // Empty tokens (never in a real subject, but the definition gives them an answer): at the end, alone.
+  for (const [f, sub] of [["a.>", "a."], ["*", ""], ["a.*", "a."], [">", ""], ["a.*.b", "a..b"], ["a.b", "a.b."]]) {
+    assert.equal(subjectMatches(f, sub), byTokens(f, sub), `filter "${f}", subject "${sub}"`);
+  }
+  let matched = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const filter = joined(1 + rnd(4), true);
+    const subject = rnd(3) === 0 ? filter.replace(/\*/g, token).replace(/>/, `${token()}.${token()}`) : joined(1 + rnd(5), false);
+    const want = byTokens(filter, subject);
+    if (want) matched++;
+    assert.equal(subjectMatches(filter, subject), want, `filter "${filter}", subject "${subject}"`);
+  }
+  assert.ok(matched > 1000, `the generated cases match often enough to test both answers (${matched})`);
   assert.ok(!subjectMatches("a.b.c", "a.b"));
   assert.ok(subjectMatches(">", "anything.at.all"));
 });
