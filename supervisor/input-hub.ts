@@ -100,7 +100,7 @@ export function filterMatcher(filter: string): (subject: string) => boolean {
   };
 }
 
-/** The reason a stopped subscription's signal carries: abort() without one builds a DOMException, with its stack, per subscription (a thousand actors stopping together). */
+/** The reason a stopped subscription's signal carries (abort() without one builds a DOMException, with its stack). */
 const SUBSCRIPTION_STOPPED = new Error("input subscription stopped");
 
 /** How long one look at the stream's last sequence answers `atTail()`. */
@@ -373,8 +373,11 @@ export class InputSubscription implements AsyncIterable<HubMsg> {
   private catchIter: ConsumerMessages | null = null;
   /** Gives back the hub's catch-up turn this subscription holds, if it holds one. */
   private catchUpRelease: (() => void) | null = null;
-  /** Aborted when the subscription stops: a wait for a catch-up turn ends with it. */
-  /** Made only when a catch-up waits for its turn: aborting one builds its signal and an event, a cost per actor at every stop. */
+  /**
+   * Aborted when the subscription stops: a wait for a catch-up turn ends with it. Made only when
+   * a catch-up waits for its turn: aborting one builds its signal and an event, which a thousand
+   * actors stopping together each paid.
+   */
   private stopping: AbortController | null = null;
   private iterated = false;
 
